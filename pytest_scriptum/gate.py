@@ -1,0 +1,176 @@
+"""The promotion gate: smoke test counts -> a pass / fail / inconclusive verdict (pure logic).
+
+Semantics (DESIGN.md section 3):
+
+* **inconclusive** when preflight failed or a worker crashed; or when the evidence is too thin
+  (decided = passed + failed < ``min_tests``, or errors > ``max_errors``) *unless* the failures
+  alone already prove the gate failed even if every errored test had passed: then **fail**.
+* **fail** when a critical test failed or passed / decided < ``min_pass_rate``.
+* **pass** otherwise. Zero decided tests never pass, even with ``min_tests=0``: that verdict is
+  inconclusive (nothing was shown about the candidate, so nothing is rolled back either).
+
+Rates are compared exactly: ``min_pass_rate`` is read as the decimal the user wrote (``0.7`` is
+7/10, not the binary float just below it), so "7 of 10 passed" meets a 0.7 bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+__all__ = ["GateConfig", "GateCounts", "Verdict", "evaluate", "failure_certain", "required_passes"]
+
+
+def _check_count(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The gate's thresholds (``--scriptum-min-pass-rate``, ``-min-tests``, ``-max-errors``)."""
+
+    min_pass_rate: float = 1.0
+    min_tests: int = 1
+    max_errors: int = 0
+
+    def __post_init__(self) -> None:
+        rate = self.min_pass_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"min_pass_rate must be a number from 0 to 1, got {rate!r}")
+        _check_count("min_tests", self.min_tests)
+        _check_count("max_errors", self.max_errors)
+
+
+@dataclass(frozen=True)
+class GateCounts:
+    """How the smoke tests of one run ended."""
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    critical_failed: tuple[str, ...] = ()
+    """nodeids of failed tests marked ``scriptum(critical=True)``"""
+
+    def __post_init__(self) -> None:
+        for name in ("passed", "failed", "errors", "skipped"):
+            _check_count(name, getattr(self, name))
+
+    @property
+    def decided(self) -> int:
+        """Tests that ran to a verdict on the candidate: passed + failed."""
+        return self.passed + self.failed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision, with a human reason such as ``"failed 2 of 12 > allowed 0"``."""
+
+    decision: Literal["pass", "fail", "inconclusive"]
+    reason: str
+    counts: GateCounts
+    config: GateConfig
+
+
+def _rate(config: GateConfig) -> Fraction:
+    # str() of a float is the shortest decimal that round-trips: the value the user typed
+    return Fraction(str(config.min_pass_rate))
+
+
+def required_passes(total: int, config: GateConfig) -> int:
+    """The fewest passes out of ``total`` that meet ``min_pass_rate`` (exact, no float rounding)."""
+    return math.ceil(_rate(config) * total)
+
+
+def _rate_broken(passed: int, total: int, config: GateConfig) -> bool:
+    return total > 0 and passed < required_passes(total, config)
+
+
+def _percent(config: GateConfig) -> str:
+    return f"{float(_rate(config) * 100):g}%"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _critical_reason(counts: GateCounts) -> str:
+    label = "critical test failed" if len(counts.critical_failed) == 1 else "critical tests failed"
+    return f"{label}: {', '.join(counts.critical_failed)}"
+
+
+def _failed_reason(failed: int, total: int, config: GateConfig) -> str:
+    allowed = total - required_passes(total, config)
+    return f"failed {failed} of {total} > allowed {allowed}"
+
+
+def evaluate(
+    counts: GateCounts,
+    config: GateConfig,
+    *,
+    preflight_failure: str | None = None,
+    crashed_workers: Sequence[str] = (),
+) -> Verdict:
+    """The gate verdict for ``counts`` under ``config`` (DESIGN.md section 3)."""
+
+    def verdict(decision: Literal["pass", "fail", "inconclusive"], *reasons: str) -> Verdict:
+        return Verdict(decision=decision, reason="; ".join(reasons), counts=counts, config=config)
+
+    if preflight_failure is not None:
+        return verdict("inconclusive", f"preflight failed: {preflight_failure}")
+    if crashed_workers:
+        label = "worker" if len(crashed_workers) == 1 else "workers"
+        return verdict("inconclusive", f"{label} {', '.join(crashed_workers)} crashed")
+
+    decided = counts.decided
+    thin: list[str] = []
+    if counts.errors > config.max_errors:
+        thin.append(f"{_plural(counts.errors, 'platform error')} > allowed {config.max_errors}")
+    if decided < config.min_tests:
+        thin.append(f"only {_plural(decided, 'decided smoke test')} < min {config.min_tests}")
+    elif decided == 0:
+        thin.append("no decided smoke tests (a gate never passes on zero tests)")
+
+    if thin:
+        # Count every errored test as a pass: if the gate still fails, the errors cannot save it.
+        best_case_total = decided + counts.errors
+        proof: list[str] = []
+        if counts.critical_failed:
+            proof.append(_critical_reason(counts))
+        if _rate_broken(counts.passed + counts.errors, best_case_total, config):
+            reason = _failed_reason(counts.failed, best_case_total, config)
+            if counts.errors == 1:
+                reason += ", even if the errored test had passed"
+            elif counts.errors:
+                reason += f", even if all {counts.errors} errored tests had passed"
+            proof.append(reason)
+        if proof:
+            return verdict("fail", *proof)
+        return verdict("inconclusive", *thin)
+
+    reasons: list[str] = []
+    if counts.critical_failed:
+        reasons.append(_critical_reason(counts))
+    if _rate_broken(counts.passed, decided, config):
+        reasons.append(_failed_reason(counts.failed, decided, config))
+    if reasons:
+        return verdict("fail", *reasons)
+    return verdict("pass", f"passed {counts.passed} of {decided} (min pass rate {_percent(config)})")
+
+
+def failure_certain(counts: GateCounts, config: GateConfig, *, remaining: int) -> bool:
+    """True once the gate can no longer pass even if every remaining and every errored test passed.
+
+    For ``--scriptum-fail-fast``: a critical test failed, or the pass-rate bound is already broken
+    counting the ``remaining`` (not yet finished) tests and the errored ones as passes. Whenever
+    this is True, :func:`evaluate` on the same counts (remaining tests cancelled) returns "fail".
+    """
+    _check_count("remaining", remaining)
+    if counts.critical_failed:
+        return True
+    optimistic_passed = counts.passed + counts.errors + remaining
+    return _rate_broken(optimistic_passed, counts.decided + counts.errors + remaining, config)
