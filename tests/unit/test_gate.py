@@ -105,7 +105,9 @@ TABLE = [
         "failed 72 of 100 > allowed 71",
     ),
     # fail
-    Row("one-failure-default", GateCounts(passed=10, failed=2), DEFAULT, "fail", "failed 2 of 12 > allowed 0"),
+    Row(
+        "one-failure-default", GateCounts(passed=10, failed=2), DEFAULT, "fail", "failed 2 of 12 > allowed 0"
+    ),
     Row(
         "critical-despite-rate",
         GateCounts(passed=9, failed=1, critical_failed=("smoke/test_a.py::test_prod",)),
