@@ -1,0 +1,351 @@
+"""Matchers: subset/exact, numbers and tolerances, schema, regex, status, and the failure text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_scriptum.expect import MISSING, Mismatch, check, format_failure, json_diff, render_path
+from pytest_scriptum.markers import Expectation
+
+
+def mismatches(expect: Expectation, output: Any, *, declared: Any = None) -> list[tuple[str, str]]:
+    found = check(expect, status="SUCCEEDED", output=output, error="", declared_schema=declared)
+    return [(m.path, m.message) for m in found]
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def test_status_mismatch_is_reported_alone_with_the_error() -> None:
+    found = check(
+        Expectation(output={"total": 1}),
+        status="FAILED",
+        output=None,
+        error="ValueError: no 'text'",
+        declared_schema=None,
+    )
+    assert found == [
+        Mismatch("status", "expected SUCCEEDED, got FAILED: ValueError: no 'text'", "SUCCEEDED", "FAILED")
+    ]
+
+
+def test_expected_failed_status_matches() -> None:
+    expect = Expectation(status="FAILED")
+    assert check(expect, status="FAILED", output=None, error="boom", declared_schema=None) == []
+    found = check(expect, status="SUCCEEDED", output={}, error="", declared_schema=None)
+    assert [(m.path, m.message) for m in found] == [("status", "expected FAILED, got SUCCEEDED")]
+
+
+def test_no_expectation_matches_anything_that_succeeded() -> None:
+    assert mismatches(Expectation(), {"anything": [1, 2]}) == []
+
+
+# --- subset and exact --------------------------------------------------------------------------
+
+
+def test_subset_ignores_extra_keys_and_recurses() -> None:
+    expect = Expectation(output={"totals": {"amount": 10}, "lines": [{"sku": "A"}, {"sku": "B"}]})
+    output = {"totals": {"amount": 10, "tax": 2}, "lines": [{"sku": "A", "qty": 1}, {"sku": "B"}], "x": 1}
+    assert mismatches(expect, output) == []
+
+
+def test_subset_reports_every_mismatch_in_path_order() -> None:
+    expect = Expectation(output={"total": 1234.5, "currency": "EUR", "lines": [{"sku": "A"}, {"sku": "B"}]})
+    output = {"currency": "USD", "total": "1,234.50", "lines": [{"sku": "A"}, {"qty": 2}]}
+    assert mismatches(expect, output) == [
+        ("$.currency", "expected 'EUR', got 'USD'"),
+        ("$.lines[1].sku", "missing key, expected 'B'"),
+        ("$.total", "expected 1234.5, got '1,234.50'"),
+    ]
+
+
+def test_list_indexes_sort_numerically() -> None:
+    expect = Expectation(output=list(range(12)))
+    output = [*range(2), -2, *range(3, 10), -10, 11]
+    assert [path for path, _ in mismatches(expect, output)] == ["$[2]", "$[10]"]
+
+
+def test_list_length_mismatch_and_common_prefix() -> None:
+    found = mismatches(Expectation(output=[1, 2, 3]), [1, 5])
+    assert found == [("$", "expected a list of 3 items, got 2"), ("$[1]", "expected 2, got 5")]
+
+
+def test_type_mismatches_name_the_kinds() -> None:
+    assert mismatches(Expectation(output={"a": {"b": 1}}), {"a": [1]}) == [
+        ("$.a", "expected an object, got a list of 1 item")
+    ]
+    assert mismatches(Expectation(output={"a": [1]}), {"a": "x"}) == [
+        ("$.a", "expected a list of 1 item, got 'x'")
+    ]
+    assert mismatches(Expectation(output={"a": "1"}), {"a": 1}) == [("$.a", "expected '1', got 1")]
+    assert mismatches(Expectation(output=None), {"a": 1}) == [("$", "expected None, got an object")]
+
+
+def test_exact_reports_extra_keys() -> None:
+    found = check(
+        Expectation(output={"a": 1}, match="exact"),
+        status="SUCCEEDED",
+        output={"a": 1, "b": {"c": 2}},
+        error="",
+        declared_schema=None,
+    )
+    assert found == [Mismatch("$.b", "unexpected key, got {'c': 2}", MISSING, {"c": 2})]
+
+
+def test_exact_equal_is_empty_and_expected_null_matches_null() -> None:
+    assert (
+        mismatches(Expectation(output={"a": [1, {"b": None}]}, match="exact"), {"a": [1, {"b": None}]}) == []
+    )
+    assert mismatches(Expectation(output=None), None) == []
+
+
+def test_odd_keys_render_quoted() -> None:
+    assert mismatches(Expectation(output={"unit price": 1, "0": 2}), {"unit price": 3, "0": 2}) == [
+        ('$["unit price"]', "expected 1, got 3")
+    ]
+    assert render_path(["lines", 0, "a-b", "ok_1"]) == '$.lines[0]["a-b"].ok_1'
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "equal"),
+    [
+        (1, 1.0, True),
+        (1.0, 1, True),
+        (2, 2.5, False),
+        (True, 1, False),
+        (1, True, False),
+        (False, 0, False),
+        (True, True, True),
+        (0, None, False),
+        (10**30, 10**30, True),
+    ],
+)
+def test_numbers_compare_by_value_but_bool_is_not_a_number(expected: Any, actual: Any, equal: bool) -> None:
+    assert (mismatches(Expectation(output={"v": expected}), {"v": actual}) == []) is equal
+
+
+def test_approx_number_applies_to_every_number() -> None:
+    expect = Expectation(output={"a": 1.0, "b": [10.0, 20.0]}, approx=0.1)
+    assert mismatches(expect, {"a": 1.1, "b": [9.9, 20.1]}) == []  # float rounding must not bite at the edge
+    assert mismatches(expect, {"a": 1.2, "b": [10.0, 20.0]}) == [("$.a", "expected 1.0 ± 0.1, got 1.2")]
+
+
+def test_approx_mapping_applies_at_those_paths_only() -> None:
+    expect = Expectation(output={"total": 100.0, "lines": [{"price": 5.0}]}, approx={"lines.0.price": 0.5})
+    assert mismatches(expect, {"total": 100.0, "lines": [{"price": 5.4}]}) == []
+    assert mismatches(expect, {"total": 100.01, "lines": [{"price": 5.4}]}) == [
+        ("$.total", "expected 100.0, got 100.01")
+    ]
+
+
+def test_approx_does_not_make_strings_or_bools_numbers() -> None:
+    expect = Expectation(output={"a": 1, "b": True}, approx=5.0)
+    assert mismatches(expect, {"a": "1", "b": 1}) == [
+        ("$.a", "expected 1, got '1'"),
+        ("$.b", "expected True, got 1"),
+    ]
+
+
+def test_nan_never_matches_and_huge_ints_do_not_crash() -> None:
+    assert mismatches(Expectation(output={"a": 1.0}, approx=1.0), {"a": float("nan")}) != []
+    assert mismatches(Expectation(output={"a": 10**400}, approx=1.0), {"a": 1.5}) != []
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "required": ["invoice_no", "total"],
+    "properties": {"total": {"type": "number"}, "lines": {"type": "array", "items": {"type": "object"}}},
+}
+
+
+def test_schema_errors_one_per_validation_error_at_its_path() -> None:
+    found = check(
+        Expectation(schema=SCHEMA),
+        status="SUCCEEDED",
+        output={"total": "12", "lines": [{}, 3]},
+        error="",
+        declared_schema=None,
+    )
+    assert [(m.path, m.message) for m in found] == [
+        ("$", "schema: 'invoice_no' is a required property"),
+        ("$.lines[1]", "schema: 3 is not of type 'object'"),
+        ("$.total", "schema: '12' is not of type 'number'"),
+    ]
+    assert found[2].expected == {"type": "number"}
+    assert found[2].actual == "12"
+
+
+def test_schema_checks_formats() -> None:
+    schema = {"properties": {"day": {"type": "string", "format": "date"}}}
+    assert mismatches(Expectation(schema=schema), {"day": "2026-05-14"}) == []
+    assert mismatches(Expectation(schema=schema), {"day": "14/05/2026"}) == [
+        ("$.day", "schema: '14/05/2026' is not a 'date'")
+    ]
+
+
+def test_declared_schema_is_used_or_its_absence_reported() -> None:
+    expect = Expectation(schema="declared")
+    assert mismatches(expect, {"total": 1}, declared=SCHEMA) == [
+        ("$", "schema: 'invoice_no' is a required property")
+    ]
+    assert mismatches(expect, {"invoice_no": "X", "total": 1}, declared=SCHEMA) == []
+    assert mismatches(expect, {"total": 1}, declared=None) == [
+        ("$", "schema='declared' but the version declares no output schema")
+    ]
+
+
+def test_invalid_or_unresolvable_declared_schema_is_a_mismatch_not_a_crash() -> None:
+    expect = Expectation(schema="declared")
+    [invalid] = mismatches(expect, {}, declared={"type": 12})
+    assert invalid[0] == "$" and invalid[1].startswith(
+        "the output schema is not a valid JSON Schema: 12 is not valid"
+    )
+    [unresolvable] = mismatches(expect, {}, declared={"$ref": "https://example.invalid/x.json"})
+    assert unresolvable[1].startswith("could not validate against the output schema: ")
+
+
+# --- regex -------------------------------------------------------------------------------------
+
+
+def test_regex_full_match_missing_and_non_string() -> None:
+    expect = Expectation(
+        regex={
+            "invoice_no": re.compile(r"INV-\d{4}"),
+            "lines.0.sku": re.compile(r"[A-Z]+"),
+            "lines.1.sku": re.compile(r".*"),
+            "currency": re.compile(r"[A-Z]{3}"),
+            "total": re.compile(r"\d+"),
+        }
+    )
+    output = {"invoice_no": "INV-12345", "lines": [{"sku": "ABC"}], "currency": "EUR", "total": 12}
+    assert mismatches(expect, output) == [
+        ("$.invoice_no", "expected a string matching 'INV-\\\\d{4}', got 'INV-12345'"),
+        ("$.lines[1].sku", "missing, expected a string matching '.*'"),
+        ("$.total", "expected a string matching '\\\\d+', got 12"),
+    ]
+
+
+def test_regex_paths_into_non_containers_are_missing() -> None:
+    expect = Expectation(regex={"a.b": re.compile("x")})
+    assert mismatches(expect, {"a": "xyz"}) == [("$.a.b", "missing, expected a string matching 'x'")]
+    assert mismatches(expect, None) == [("$.a.b", "missing, expected a string matching 'x'")]
+
+
+def test_output_schema_and_regex_mismatches_are_merged_in_path_order() -> None:
+    expect = Expectation(
+        output={"b": 1},
+        schema={"required": ["z"]},
+        regex={"a": re.compile("x")},
+    )
+    assert [path for path, _ in mismatches(expect, {"a": "y", "b": 2})] == ["$", "$.a", "$.b"]
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def test_format_failure_reads_like_a_pytest_diff() -> None:
+    found = mismatches(
+        Expectation(output={"total": 1234.5, "currency": "EUR"}), {"total": "1,234.50", "currency": "USD"}
+    )
+    text = format_failure(
+        [Mismatch(path, message, None, None) for path, message in found],
+        script="invoice-parser",
+        version=4,
+        thread_id="th_123",
+    )
+    assert text == (
+        "smoke expectation failed: invoice-parser v4, thread th_123\n"
+        "  $.currency: expected 'EUR', got 'USD'\n"
+        "  $.total: expected 1234.5, got '1,234.50'"
+    )
+
+
+def test_format_failure_indents_multiline_messages_and_caps_long_lists() -> None:
+    status = Mismatch("status", "expected SUCCEEDED, got FAILED: Traceback\n  line 3\nValueError", "", "")
+    text = format_failure([status], script="s", version=1, thread_id="t")
+    assert text.splitlines()[1:] == [
+        "  status: expected SUCCEEDED, got FAILED: Traceback",
+        "        line 3",
+        "      ValueError",
+    ]
+    many = [Mismatch(f"$[{i}]", "expected 1, got 2", 1, 2) for i in range(60)]
+    lines = format_failure(many, script="s", version=1, thread_id="t").splitlines()
+    assert len(lines) == 52
+    assert lines[-1] == "  ... and 10 more mismatches"
+
+
+def test_long_values_are_shortened_in_messages() -> None:
+    [(_, message)] = mismatches(Expectation(output={"a": "x"}), {"a": "y" * 500})
+    assert message.endswith("...") and len(message) < 120
+
+
+def test_json_diff_unified_and_subset_projection() -> None:
+    expected = {"total": 1234.5, "currency": "EUR"}
+    actual = {"total": "1,234.50", "currency": "EUR", "noise": [1, 2, 3]}
+    diff = json_diff(expected, actual)
+    assert diff.splitlines()[:2] == ["--- expected", "+++ actual"]
+    assert '-  "total": 1234.5' in diff and '+  "total": "1,234.50"' in diff
+    assert '+  "noise": [' in diff
+    projected = json_diff(expected, actual, subset=True)
+    assert "noise" not in projected and '+  "total": "1,234.50"' in projected
+    assert json_diff(expected, dict(expected)) == ""
+    assert json_diff({"a": 1}, {"a": 1, "b": 2}, subset=True) == ""
+
+
+def test_json_diff_survives_non_json_values() -> None:
+    assert "<missing>" in json_diff({"a": 1}, {"a": MISSING})
+
+
+# --- properties --------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_a_value_matches_itself_exactly_and_as_subset(value: Any) -> None:
+    assert mismatches(Expectation(output=value, match="exact"), value) == []
+    assert mismatches(Expectation(output=value), value) == []
+    assert json_diff(value, value) == ""
+
+
+@given(_json, _json, st.sampled_from(["subset", "exact"]))
+def test_check_never_raises_and_finds_a_difference_when_exact_differs(
+    expected: Any, actual: Any, match: str
+) -> None:
+    found = check(
+        Expectation(output=expected, match=match, approx=None),  # type: ignore[arg-type]
+        status="SUCCEEDED",
+        output=actual,
+        error="",
+        declared_schema=None,
+    )
+    assert all(m.path.startswith("$") for m in found)
+    if match == "exact" and found == []:
+        assert json_diff(expected, actual) == "" or _numerically_equal(expected, actual)
+
+
+def _numerically_equal(expected: Any, actual: Any) -> bool:
+    # 1 and 1.0 match but pretty-print differently
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(
+            _numerically_equal(expected[k], actual[k]) for k in expected
+        )
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(_numerically_equal, expected, actual))
+    return bool(expected == actual)
