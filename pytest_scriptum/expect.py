@@ -196,6 +196,9 @@ def _check_schema(
     if schema is None:
         found.add((), "schema='declared' but the version declares no output schema", "declared", None)
         return
+    if not isinstance(schema, Mapping):  # a declared schema comes from the platform: trust nothing
+        found.add((), f"the output schema is not a JSON object: {_show(schema)}", schema, output)
+        return
     try:
         schema_dict = dict(schema)
         with warnings.catch_warnings():

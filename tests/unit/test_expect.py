@@ -212,6 +212,7 @@ def test_invalid_or_unresolvable_declared_schema_is_a_mismatch_not_a_crash() -> 
     )
     [unresolvable] = mismatches(expect, {}, declared={"$ref": "https://example.invalid/x.json"})
     assert unresolvable[1].startswith("could not validate against the output schema: ")
+    assert mismatches(expect, {}, declared=[1]) == [("$", "the output schema is not a JSON object: [1]")]
 
 
 # --- regex -------------------------------------------------------------------------------------
