@@ -22,8 +22,10 @@ Rules a smoke-suite author relies on:
   an object (so a key ``"0"`` is reachable too). Keys that contain a dot cannot be addressed.
   ``approx`` paths must lead to a number in the expected output (otherwise the tolerance could
   never apply, which is a silent mistake).
-* **Closest marker wins** (function > class > module) for ``scriptum``, ``smoke_input`` and
-  ``smoke_expect``; every marker on a test, inherited ones included, is validated anyway.
+* **Closest marker wins** (function > class > module; a class's own mark beats the ones it
+  inherits from base classes) for ``scriptum``, ``smoke_input``, ``smoke_expect`` and
+  ``smoke_cases``: no merging of arguments across levels. Every marker on a test, inherited ones
+  included, is validated anyway; the same marker twice on one function is an error.
   ``smoke_expect`` applied to a test function itself needs ``smoke_input`` or ``smoke_cases``
   on that test; one inherited from a class or module is a default for the smoke tests below it
   and does not turn other tests into errors.
@@ -600,17 +602,31 @@ def _own(node: pytest.Item, name: str) -> list[pytest.Mark]:
     return [mark for owner, mark in node.iter_markers_with_node(name) if owner is node]
 
 
+def _closest(node: pytest.Item, name: str) -> pytest.Mark | None:
+    """The closest ``name`` marker: function > class > module, like ``node.get_closest_marker``,
+    except that a class's own mark beats those it inherits from base classes (pytest lists
+    inherited class marks first)."""
+    closest: pytest.Mark | None = None
+    closest_owner: object = None
+    for owner, mark in node.iter_markers_with_node(name):
+        if closest is not None and owner is not closest_owner:
+            break
+        if closest is None or isinstance(owner, pytest.Class):
+            closest, closest_owner = mark, owner
+    return closest
+
+
 def _reject_repeats(node: pytest.Item, where: _Where, names: Iterable[str]) -> None:
+    # Only on the function itself: a class legitimately holds the marks of its base classes too.
     for name in names:
-        owners: list[int] = [id(owner) for owner, _ in node.iter_markers_with_node(name)]
-        if len(owners) != len(set(owners)):
-            where.fail(name, "applied more than once at the same level (function, class or module)")
+        if len(_own(node, name)) > 1:
+            where.fail(name, "applied more than once to the test function; apply it once")
 
 
 def scriptum_options(node: pytest.Item) -> ScriptumOptions:
     """The closest ``scriptum`` marker's options (function > class > module), validated."""
     where = _where(node, node.path)
-    mark = node.get_closest_marker("scriptum")
+    mark = _closest(node, "scriptum")
     if mark is None:
         return ScriptumOptions()
     return _checked(where, "scriptum", _scriptum_from_mark, mark)
@@ -629,23 +645,24 @@ def validate_definition(definition: pytest.Item, test_file: Path) -> list[SmokeC
         _checked(where, "scriptum", _scriptum_from_mark, mark)
     for mark in definition.iter_markers("smoke_input"):
         _checked(where, "smoke_input", _input_from_mark, mark, where)
-    expectations = [
+    for mark in definition.iter_markers("smoke_expect"):
         _checked(where, "smoke_expect", _expect_from_mark, mark, where)
-        for mark in definition.iter_markers("smoke_expect")
-    ]
-    globs = [
+    for mark in definition.iter_markers("smoke_cases"):
         _checked(where, "smoke_cases", _glob_from_mark, mark)
-        for mark in definition.iter_markers("smoke_cases")
-    ]
-    has_input = definition.get_closest_marker("smoke_input") is not None
-    if has_input and globs:
+    has_input = _closest(definition, "smoke_input") is not None
+    cases_mark = _closest(definition, "smoke_cases")
+    if has_input and cases_mark is not None:
         where.fail("smoke_cases", "a test cannot carry both smoke_input and smoke_cases; use one")
-    if _own(definition, "smoke_expect") and not has_input and not globs:
+    if _own(definition, "smoke_expect") and not has_input and cases_mark is None:
         where.fail("smoke_expect", _EXPECT_ALONE)
-    if not globs:
+    if cases_mark is None:
         return None
-    fallback = expectations[0] if expectations else Expectation()
-    return _checked(where, "smoke_cases", _load_cases, globs[0], where, fallback)
+    expect_mark = _closest(definition, "smoke_expect")
+    fallback = Expectation()
+    if expect_mark is not None:
+        fallback = _checked(where, "smoke_expect", _expect_from_mark, expect_mark, where)
+    glob = _checked(where, "smoke_cases", _glob_from_mark, cases_mark)
+    return _checked(where, "smoke_cases", _load_cases, glob, where, fallback)
 
 
 def smoke_spec(item: pytest.Item) -> SmokeSpec | None:
@@ -660,7 +677,7 @@ def smoke_spec(item: pytest.Item) -> SmokeSpec | None:
     case = params.get(CASE_PARAM)
     if CASE_PARAM in params and not isinstance(case, SmokeCase):
         where.fail("smoke_cases", f"parameter {CASE_PARAM!r} holds {_short(case)}, not a loaded smoke case")
-    input_mark = item.get_closest_marker("smoke_input")
+    input_mark = _closest(item, "smoke_input")
     if input_mark is None:
         if case is not None:
             return SmokeSpec(input=case.input, expect=case.expect, options=scriptum_options(item), case=case)
@@ -671,7 +688,7 @@ def smoke_spec(item: pytest.Item) -> SmokeSpec | None:
         where.fail("smoke_cases", "a test cannot carry both smoke_input and smoke_cases; use one")
     options = scriptum_options(item)
     value = _checked(where, "smoke_input", _input_from_mark, input_mark, where)
-    expect_mark = item.get_closest_marker("smoke_expect")
+    expect_mark = _closest(item, "smoke_expect")
     expect = Expectation()
     if expect_mark is not None:
         expect = _checked(where, "smoke_expect", _expect_from_mark, expect_mark, where)

@@ -185,6 +185,26 @@ def test_closest_marker_wins_and_inherited_expectation_is_a_default(suite: pytes
     assert in_class.expect == Expectation(status="FAILED")
 
 
+def test_marked_subclass_of_a_marked_class_is_not_a_repeat(suite: pytest.Pytester) -> None:
+    items = collect(
+        suite,
+        """
+        import pytest
+
+        @pytest.mark.scriptum("base")
+        class TestBase:
+            pass
+
+        @pytest.mark.scriptum("child", critical=True)
+        class TestChild(TestBase):
+            @pytest.mark.smoke_input(1)
+            def test_child(self):
+                pass
+        """,
+    )
+    assert spec_of(items, "test_child").options == ScriptumOptions("child", critical=True)
+
+
 def test_smoke_cases_become_parametrized_tests(suite: pytest.Pytester) -> None:
     cases = suite.path / "cases"
     write_json(
@@ -419,7 +439,7 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "repeated-marker",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_input(2)",
         "smoke_input",
-        "applied more than once at the same level (function, class or module)",
+        "applied more than once to the test function; apply it once",
     ),
     (
         "scriptum-unknown-kwarg",
