@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_scriptum.expect import MISSING, Mismatch, check, format_failure, json_diff, render_path
@@ -318,6 +318,7 @@ _json = st.recursive(
 )
 
 
+@settings(deadline=None)  # never a timed assertion: CI shares 2 cores
 @given(_json)
 def test_a_value_matches_itself_exactly_and_as_subset(value: Any) -> None:
     assert mismatches(Expectation(output=value, match="exact"), value) == []
@@ -325,6 +326,7 @@ def test_a_value_matches_itself_exactly_and_as_subset(value: Any) -> None:
     assert json_diff(value, value) == ""
 
 
+@settings(deadline=None)  # never a timed assertion: CI shares 2 cores
 @given(_json, _json, st.sampled_from(["subset", "exact"]))
 def test_check_never_raises_and_finds_a_difference_when_exact_differs(
     expected: Any, actual: Any, match: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_scriptum.gate import GateConfig, GateCounts, evaluate, failure_certain, required_passes
@@ -344,6 +344,7 @@ _configs = st.builds(
 )
 
 
+@settings(deadline=None)  # never a timed assertion: CI shares 2 cores
 @given(_counts, _configs, st.integers(0, 20), st.integers(0, 20))
 def test_failure_certain_means_no_completion_passes(
     counts: GateCounts, config: GateConfig, remaining: int, passes: int
@@ -361,6 +362,7 @@ def test_failure_certain_means_no_completion_passes(
     assert evaluate(completed, config).decision != "pass"
 
 
+@settings(deadline=None)  # never a timed assertion: CI shares 2 cores
 @given(_counts, _configs)
 def test_pass_needs_enough_clean_evidence(counts: GateCounts, config: GateConfig) -> None:
     verdict = evaluate(counts, config)

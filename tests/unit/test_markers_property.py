@@ -305,6 +305,7 @@ def test_case_files(base: Path, files: list[str | bytes], glob: str) -> None:
                 assert_valid_expectation(case.expect)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=12) | st.integers() | st.none())
 def test_dotted_paths_parse_or_raise_value_error(path: object) -> None:
     try:
