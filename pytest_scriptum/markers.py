@@ -38,6 +38,7 @@ Rules a smoke-suite author relies on:
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import os
@@ -132,6 +133,11 @@ class MarkerError(Exception):
         self.file = file
         self.problem = problem
         super().__init__(f"{test} ({file}): @pytest.mark.{marker}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only __init__: rebuild from the fields so the error pickles (xdist, multiprocessing)
+        fields = {"test": self.test, "marker": self.marker, "file": self.file, "problem": self.problem}
+        return (functools.partial(MarkerError, **fields), ())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -664,7 +665,28 @@ def test_smoke_spec_raises_marker_error_on_bad_items(
     assert "holds 'not a case', not a loaded smoke case" in problems["test_fake_case[not a case]"]
 
 
-def test_marker_error_fields() -> None:
+def test_marker_error_fields_and_pickling() -> None:
     err = MarkerError(test="test_x", marker="smoke_cases", file="smoke/t.py", problem="bad")
     assert str(err) == "test_x (smoke/t.py): @pytest.mark.smoke_cases: bad"
     assert (err.test, err.marker, err.file, err.problem) == ("test_x", "smoke_cases", "smoke/t.py", "bad")
+    copy = pickle.loads(pickle.dumps(err))
+    assert (str(copy), copy.problem) == (str(err), "bad")
+
+
+def test_specs_pickle(suite: pytest.Pytester) -> None:
+    """Specs may cross process boundaries (xdist): sentinels and compiled patterns survive."""
+    items = collect(
+        suite,
+        """
+        import pytest
+
+        @pytest.mark.smoke_input([1])
+        @pytest.mark.smoke_expect(schema="declared", regex={"a": "x+"})
+        def test_a():
+            pass
+        """,
+    )
+    spec = spec_of(items, "test_a")
+    copy = pickle.loads(pickle.dumps(spec))
+    assert copy == spec
+    assert copy.expect.output is UNSET
