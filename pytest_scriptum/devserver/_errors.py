@@ -1,0 +1,74 @@
+"""The one error type of the server's logic, and its mapping to HTTP statuses."""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = ["HTTP_STATUS", "ApiError", "http_status_for"]
+
+# docs/http-gateway.md, "Errors".
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    """The HTTP status of a gRPC status code (500 for anything unmapped)."""
+    return HTTP_STATUS.get(code, 500)
+
+
+class ApiError(Exception):
+    """A failed call: a gRPC status code and a message naming what was wrong.
+
+    `http_status` overrides the mapped HTTP status (413 for oversized input); `retry_after_s` is
+    the retry hint sent with RESOURCE_EXHAUSTED.
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status if http_status is not None else http_status_for(code)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def code_name(self) -> str:
+        """The status name as sent in HTTP error bodies, e.g. "NOT_FOUND"."""
+        return str(self.code.name)
+
+
+def invalid(message: str, *, http_status: int | None = None) -> ApiError:
+    """INVALID_ARGUMENT."""
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, http_status=http_status)
+
+
+def not_found(message: str) -> ApiError:
+    """NOT_FOUND."""
+    return ApiError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def precondition(message: str) -> ApiError:
+    """FAILED_PRECONDITION."""
+    return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message)
