@@ -1,0 +1,140 @@
+"""Client settings, the retry policy, and the choice between TLS and plaintext."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+import grpc
+import httpx
+
+__all__ = [
+    "MAX_RETRY_HINT_S",
+    "ClientSettings",
+    "RetryPolicy",
+    "channel_credentials_for",
+    "check_http_url",
+    "host_of_target",
+    "is_loopback",
+]
+
+# A server's retry hint is honoured up to this many seconds, so a confused server cannot park a
+# CI run for an hour.
+MAX_RETRY_HINT_S = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of platform errors only: full-jitter exponential backoff.
+
+    Attempt ``n`` (0-based) waits ``uniform(0, min(max_delay_s, base_delay_s * 2**n))``, or the
+    server's hint when it sent one.
+    """
+
+    retries: int = 2
+    base_delay_s: float = 0.1
+    max_delay_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"RetryPolicy.retries must be >= 0, got {self.retries}")
+        if self.base_delay_s < 0 or self.max_delay_s < 0:
+            raise ValueError(
+                f"RetryPolicy delays must be >= 0, got base_delay_s={self.base_delay_s}, "
+                f"max_delay_s={self.max_delay_s}")
+
+    def delay(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (0-based) before the next one."""
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), MAX_RETRY_HINT_S)
+        cap = min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempt, 62))
+        return random.uniform(0.0, cap)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the platform is and how to talk to it. The token never appears in the repr."""
+
+    endpoint: str
+    http_url: str | None
+    org: str
+    token: str = field(repr=False)
+    transport: Literal["grpc", "http"] = "grpc"
+    insecure: bool = False
+    call_timeout_s: float = 10.0
+    retry: RetryPolicy = RetryPolicy()
+    # Added to a run's own deadline, so the platform's TIMED_OUT arrives before the client gives up.
+    run_deadline_margin_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("grpc", "http"):
+            raise ValueError(f"ClientSettings.transport must be 'grpc' or 'http', got {self.transport!r}")
+        if not self.call_timeout_s > 0:
+            raise ValueError(f"ClientSettings.call_timeout_s must be > 0, got {self.call_timeout_s}")
+        if not self.run_deadline_margin_s >= 0:
+            raise ValueError(
+                f"ClientSettings.run_deadline_margin_s must be >= 0, got {self.run_deadline_margin_s}")
+
+    def require_credentials(self) -> None:
+        """ValueError when the token or organization is empty (no call could succeed)."""
+        if not self.token:
+            raise ValueError(
+                "no Scriptum token: set the env var named by scriptum_token_env (default DODIL_TOKEN)")
+        if not self.org:
+            raise ValueError("no Scriptum organization: pass --scriptum-org or set SCRIPTUM_ORG_ID")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: 127.0.0.0/8, ::1 (bracketed or not) or localhost."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def host_of_target(target: str) -> str:
+    """The host of a gRPC target: ``host:port``, ``[v6]:port``, ``dns:///host:port`` or ``unix:...``."""
+    rest = target.strip()
+    if rest.startswith(("unix:", "unix-abstract:")):
+        return "localhost"  # a Unix socket never leaves the machine
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if rest.startswith(prefix):
+            rest = rest[len(prefix):]
+            break
+    if "/" in rest:  # dns://authority/host:port
+        rest = rest.rsplit("/", 1)[1]
+    if rest.startswith("["):
+        return rest[1:rest.find("]")] if "]" in rest else rest[1:]
+    if rest.count(":") == 1:
+        return rest.split(":", 1)[0]
+    return rest  # a bare host, or a bare IPv6 address
+
+
+def channel_credentials_for(target: str, *, insecure: bool) -> grpc.ChannelCredentials | None:
+    """None (plaintext) for loopback targets or when insecure; grpc.ssl_channel_credentials() otherwise."""
+    if insecure or is_loopback(host_of_target(target)):
+        return None
+    return grpc.ssl_channel_credentials()
+
+
+def check_http_url(url: str, *, insecure: bool) -> httpx.URL:
+    """The parsed gateway URL, or ValueError when it is malformed or plaintext off-loopback."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"invalid Scriptum HTTP URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"invalid Scriptum HTTP URL {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
+    if parsed.scheme == "http" and not insecure and not is_loopback(parsed.host):
+        raise ValueError(
+            f"refusing plaintext HTTP to {url}: the bearer token would travel unencrypted to a "
+            "non-loopback host; use https:// or pass --scriptum-insecure")
+    return parsed
