@@ -44,6 +44,7 @@ _PARAM = re.compile(r"\{(\w+)\}")
 @dataclass(frozen=True)
 class _Route:
     verb: str
+    template: str
     pattern: re.Pattern[str]
     rpc: str
     request_type: type[Message]
@@ -63,7 +64,7 @@ def _route(
     regex = _PARAM.sub(
         lambda m: f"(?P<{m.group(1)}>[^/:]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
     )
-    return _Route(verb, re.compile(regex), rpc, request_type, call, admin)
+    return _Route(verb, template, re.compile(regex), rpc, request_type, call, admin)
 
 
 ROUTES: tuple[_Route, ...] = (

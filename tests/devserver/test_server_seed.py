@@ -1,0 +1,70 @@
+"""Seed directory parsing (pure logic) and its errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SEED
+
+from pytest_scriptum.devserver import SeedError
+from pytest_scriptum.devserver._seed import load_seed
+
+
+def _script(
+    root: Path, name: str = "demo", versions: tuple[int, ...] = (1, 2), yaml: str | None = None
+) -> Path:
+    script = root / "scripts" / name
+    for number in versions:
+        (script / f"v{number}").mkdir(parents=True)
+        (script / f"v{number}" / "handler.py").write_text(f"def handler(e, c):\n    return {number}\n")
+    if yaml is not None:
+        (script / "script.yaml").write_text(yaml)
+    return script
+
+
+def test_fixture_seed_is_read_completely() -> None:
+    seed = load_seed(SEED)
+    assert seed.tenant_env == {
+        "DB_HOST": "db.test.invalid",
+        "OPENAI_API_KEY": "sk-fake-devserver-test",
+        "LOG_LEVEL": "info",
+    }
+    echo = {script.name: script for script in seed.scripts}["echo"]
+    assert [v.number for v in echo.versions] == [1, 2, 3, 4, 5] and echo.active == 4
+    assert echo.overlay == {"MODEL": "gpt-4.1", "LEGACY_MODEL": "gpt-3"} and echo.draft_source is not None
+    tools = {script.name: script for script in seed.scripts}["tools"]
+    assert tools.overlay == {"MODEL": "tools-model", "TEMPERATURE": "0.0"}
+
+
+def test_without_active_the_highest_version_is_active_and_gaps_are_fine(tmp_path: Path) -> None:
+    _script(tmp_path, versions=(1, 2, 7))
+    (script,) = load_seed(tmp_path).scripts
+    assert [v.number for v in script.versions] == [1, 2, 7] and script.active == 7
+
+
+@pytest.mark.parametrize(
+    ("arrange", "needle"),
+    [
+        (lambda root: (_script(root) / "latest").mkdir(), "latest: a script directory holds only vN/"),
+        (lambda root: _script(root, yaml="active: [1"), "script.yaml: invalid YAML"),
+        (lambda root: _script(root, yaml="active: 9\n"), "'active: 9' names no version directory"),
+        (lambda root: _script(root, yaml="colour: red\n"), "script.yaml: unknown key(s) colour"),
+        (lambda root: (_script(root) / "v3").mkdir(), "v3/handler.py: missing"),
+        (
+            lambda root: (root / "tenant.env").write_text("GOOD=1\nnot a pair\n"),
+            "tenant.env:2: expected KEY=VALUE",
+        ),
+        (lambda root: _script(root, name="Bad_Name"), "invalid script name 'Bad_Name'"),
+    ],
+)
+def test_bad_seeds_name_the_file(tmp_path: Path, arrange: object, needle: str) -> None:
+    arrange(tmp_path)  # type: ignore[operator]
+    with pytest.raises(SeedError) as exc:
+        load_seed(tmp_path)
+    assert needle in str(exc.value)
+
+
+def test_missing_seed_directory(tmp_path: Path) -> None:
+    with pytest.raises(SeedError, match="does not exist"):
+        load_seed(tmp_path / "nope")
