@@ -1,0 +1,86 @@
+"""Trivial RunThread calls per second through gRPC against an in-process DevServer.
+
+Compares with a naive baseline measured in the same run: a fresh `python -c` subprocess per run.
+Usage: python benchmarks/bench_server.py [--runs 600] [--threads 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from pytest_scriptum._proto import scriptum_pb2 as pb
+from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
+from pytest_scriptum.devserver import DevServer
+
+TOKEN = "bench-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", "bench"))
+HANDLER = "def handler(event, context):\n    return {'n': event['n'] + 1}\n"
+
+
+def _seed(root: Path) -> Path:
+    version = root / "seed" / "scripts" / "trivial" / "v1"
+    version.mkdir(parents=True)
+    (version / "handler.py").write_text(HANDLER)
+    return root / "seed"
+
+
+def bench_server(stub: pb_grpc.ScriptumServiceStub, runs: int, threads: int) -> float:
+    def one(i: int) -> None:
+        thread = stub.RunThread(
+            pb.RunThreadRequest(name="trivial", version=1, input_json=f'{{"n": {i}}}'), metadata=AUTH
+        )
+        if thread.status != pb.SUCCEEDED:
+            raise RuntimeError(f"run {i} ended {pb.ThreadStatus.Name(thread.status)}: {thread.error}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(runs)))
+    return runs / (time.perf_counter() - start)
+
+
+def bench_baseline(runs: int, threads: int) -> float:
+    code = HANDLER + "import json, sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))\n"
+
+    def one(i: int) -> None:
+        subprocess.run([sys.executable, "-c", code, f'{{"n": {i}}}'], check=True, capture_output=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(runs)))
+    return runs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=600)
+    parser.add_argument("--threads", default="1,8,32")
+    args = parser.parse_args()
+    thread_counts = [int(n) for n in args.threads.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with DevServer(data_dir=root / "data", seed=_seed(root), principals={TOKEN: "bench"}) as server:
+            with grpc.insecure_channel(server.addresses.grpc) as channel:
+                stub = pb_grpc.ScriptumServiceStub(channel)
+                bench_server(stub, 20, 4)  # warm up workers and the channel
+                rows = []
+                for threads in thread_counts:
+                    server_rate = bench_server(stub, args.runs, threads)
+                    baseline_rate = bench_baseline(max(20, args.runs // 10), threads)
+                    rows.append((threads, server_rate, baseline_rate))
+    print(f"{'client threads':>14} | {'DevServer runs/s':>16} | {'subprocess runs/s':>17} | {'ratio':>6}")
+    print(f"{'-' * 14}-+-{'-' * 16}-+-{'-' * 17}-+-{'-' * 6}")
+    for threads, server_rate, baseline_rate in rows:
+        ratio = server_rate / baseline_rate
+        print(f"{threads:>14} | {server_rate:>16.0f} | {baseline_rate:>17.0f} | {ratio:>5.1f}x")
+
+
+if __name__ == "__main__":
+    main()
