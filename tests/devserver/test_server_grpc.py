@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import grpc
 import pytest
@@ -362,11 +363,18 @@ def test_unknown_thread_is_not_found(stub: Stub) -> None:
     assert _code(exc) == grpc.StatusCode.NOT_FOUND and "nope" in _details(exc)
 
 
-def test_many_runs_in_flight_at_once(stub: Stub, admin: Admin) -> None:
-    body = '{"op": "sleep", "seconds": 1.0}'
+def test_32_runs_in_flight_at_once(stub: Stub, admin: Admin, tmp_path: Path) -> None:
     futures = [
-        stub.RunThread.future(pb.RunThreadRequest(name="tools", version=1, input_json=body), metadata=AUTH)
-        for _ in range(32)
+        stub.RunThread.future(
+            pb.RunThreadRequest(
+                name="tools",
+                version=1,
+                input_json=json.dumps({"op": "barrier", "dir": str(tmp_path), "i": i, "count": 32}),
+            ),
+            metadata=AUTH,
+        )
+        for i in range(32)
     ]
-    assert all(f.result().status == pb.SUCCEEDED for f in futures)
+    threads = [f.result() for f in futures]
+    assert [t.status for t in threads] == [pb.SUCCEEDED] * 32, [t.error for t in threads]
     assert admin.GetStats(pb.GetStatsRequest(), metadata=AUTH).max_runs_in_flight >= 32

@@ -1,4 +1,4 @@
-"""A test handler whose behaviour the event chooses: echo, fail, sleep, env, steps."""
+"""A test handler whose behaviour the event chooses: echo, fail, sleep, barrier, env, steps."""
 
 import os
 import time
@@ -13,6 +13,15 @@ def handler(event, context):
     if op == "sleep":
         time.sleep(event["seconds"])
         return {"slept": event["seconds"]}
+    if op == "barrier":
+        # Arrive, then wait until `count` runs have arrived: proves they were all in flight at once.
+        open(os.path.join(event["dir"], str(event["i"])), "w").close()
+        deadline = time.monotonic() + 60
+        while len(os.listdir(event["dir"])) < event["count"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(os.listdir(event['dir']))} of {event['count']} runs arrived")
+            time.sleep(0.01)
+        return {"arrived": event["i"]}
     if op == "env":
         return {"keys": sorted(os.environ)}
     if op == "steps":
