@@ -1,0 +1,67 @@
+"""Fixtures of the client tests: one embedded server per module on real loopback sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from client_testkit import ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN, TRANSPORTS, Admin, ClientFactory
+
+from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient, RetryPolicy
+from pytest_scriptum.client._base import ClientBase, Sleep
+
+
+@pytest.fixture(scope="module")
+def server_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    from pytest_scriptum.devserver import DevServer
+
+    data_dir = tmp_path_factory.mktemp("scriptum-data")
+    with DevServer(data_dir=data_dir, seed=SEED, principals={TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}) as dev:
+        yield dev.addresses.grpc, dev.addresses.http
+
+
+@pytest.fixture(scope="module")
+def admin_channel(server_addresses: tuple[str, str]) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(server_addresses[0]) as channel:
+        yield channel
+
+
+@pytest.fixture
+def admin(admin_channel: grpc.Channel) -> Iterator[Admin]:
+    """Faults off and counters zeroed before the test, faults off again after it."""
+    admin = Admin(admin_channel)
+    admin.reset()
+    yield admin
+    admin.set_faults()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_client(server_addresses: tuple[str, str], transport: str) -> Iterator[ClientFactory]:
+    """Builds clients of the parametrized transport; closes them after the test."""
+    made: list[ClientBase] = []
+
+    def make(*, token: str = TOKEN, org: str = ORG, sleep: Sleep | None = None, retries: int = 2,
+             call_timeout_s: float = 10.0, run_deadline_margin_s: float = 5.0) -> ClientBase:
+        grpc_target, http_url = server_addresses
+        settings = ClientSettings(endpoint=grpc_target, http_url=http_url, org=org, token=token,
+                                  transport=transport,  # type: ignore[arg-type]
+                                  call_timeout_s=call_timeout_s, run_deadline_margin_s=run_deadline_margin_s,
+                                  retry=RetryPolicy(retries=retries, base_delay_s=0.01, max_delay_s=0.05))
+        client = (GrpcClient if transport == "grpc" else HttpClient)(settings, sleep=sleep)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: ClientFactory, admin: Admin) -> ClientBase:
+    return make_client()
