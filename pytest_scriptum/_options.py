@@ -1,0 +1,498 @@
+"""The options table of DESIGN.md section 2, resolved into one frozen config.
+
+Precedence is CLI > environment variable > ini key > default, like pytest-asyncio's
+``asyncio_mode`` (CLI with ini fallback, a UsageError that lists the accepted values). A path
+from the ini file is relative to the ini file's directory; on the command line, to the directory
+pytest was invoked from. The bearer token is never an option value: it is read from the
+environment variable named by ``scriptum_token_env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+__all__ = ["OPTIONS", "OptionSpec", "ScriptumConfig", "add_options", "resolve"]
+
+SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+EMBEDDED = "embedded"
+DEFAULT_TOKEN_ENV = "DODIL_TOKEN"
+
+
+class _Invalid(ValueError):
+    """A value that does not parse; the message says what is accepted."""
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise _Invalid(f"expected an integer >= {minimum}") from None
+        if value < minimum:
+            raise _Invalid(f"expected an integer >= {minimum}")
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Invalid("expected a number of seconds > 0") from None
+    if not math.isfinite(value) or value <= 0:
+        raise _Invalid("expected a number of seconds > 0")
+    return value
+
+
+def _rate(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Invalid("expected a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise _Invalid("expected a number from 0 to 1")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise _Invalid("accepted values: " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def _script(raw: str) -> str:
+    value = raw.strip()
+    if not SCRIPT_NAME.match(value):
+        raise _Invalid("expected a script name of lowercase letters, digits and '-' (e.g. invoice-parser)")
+    return value
+
+
+def _endpoint(raw: str) -> str:
+    value = raw.strip()
+    if value == EMBEDDED:
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _Invalid("expected 'embedded' or a gRPC target 'host:port' (e.g. rpc.dev.dodil.io:443)")
+    return value
+
+
+def _url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise _Invalid("expected an http:// or https:// base URL (e.g. https://api.dev.dodil.io:443)")
+    return value
+
+
+def _text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise _Invalid("expected a non-empty value")
+    return value
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    bad = [k for k in keys if not ENV_KEY.match(k)]
+    if bad:
+        raise _Invalid(f"expected comma-separated env keys; not a key: {', '.join(bad)}")
+    return keys
+
+
+def _env_name(raw: str) -> str:
+    value = raw.strip()
+    if not ENV_KEY.match(value):
+        raise _Invalid("expected the name of an environment variable (e.g. DODIL_TOKEN)")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise _Invalid("accepted values: true, false")
+
+
+def _path(raw: str) -> str:
+    return _text(raw)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One row of the options table."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any = None
+    cli: str | None = None
+    ini: str | None = None
+    env: str | None = None
+    flag: bool = False  # a CLI switch without a value
+    is_path: bool = False
+    metavar: str | None = None
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "version",
+        "candidate version every smoke thread is pinned to (int >= 1)",
+        _int_at_least(1),
+        cli="--scriptum-version",
+        ini="scriptum_version",
+        env="SCRIPTUM_VERSION",
+        metavar="N",
+    ),
+    OptionSpec(
+        "script",
+        "default script under test",
+        _script,
+        cli="--scriptum-script",
+        ini="scriptum_script",
+        env="SCRIPTUM_SCRIPT",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "endpoint",
+        "gRPC host:port, or 'embedded' to start the bundled local server",
+        _endpoint,
+        cli="--scriptum-endpoint",
+        ini="scriptum_endpoint",
+        env="SCRIPTUM_ENDPOINT",
+        metavar="T",
+    ),
+    OptionSpec(
+        "http_url",
+        "HTTP gateway base URL (derived automatically for 'embedded')",
+        _url,
+        cli="--scriptum-http-url",
+        ini="scriptum_http_url",
+        env="SCRIPTUM_HTTP_URL",
+        metavar="URL",
+    ),
+    OptionSpec(
+        "transport",
+        "transport of the plugin's client: grpc or http (default grpc)",
+        _choice("grpc", "http"),
+        default="grpc",
+        cli="--scriptum-transport",
+        ini="scriptum_transport",
+        metavar="grpc|http",
+    ),
+    OptionSpec(
+        "org",
+        "organization id sent as x-organization-id",
+        _text,
+        cli="--scriptum-org",
+        ini="scriptum_org",
+        env="SCRIPTUM_ORG_ID",
+        metavar="ID",
+    ),
+    OptionSpec(
+        "token_env",
+        "name of the environment variable holding the bearer token (default DODIL_TOKEN)",
+        _env_name,
+        default=DEFAULT_TOKEN_ENV,
+        ini="scriptum_token_env",
+    ),
+    OptionSpec(
+        "insecure",
+        "allow plaintext to a non-loopback host (TLS is the default off-loopback)",
+        _bool,
+        default=False,
+        cli="--scriptum-insecure",
+        ini="scriptum_insecure",
+        flag=True,
+    ),
+    OptionSpec(
+        "seed",
+        "seed directory for the embedded server",
+        _path,
+        cli="--scriptum-seed",
+        ini="scriptum_seed",
+        is_path=True,
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "rollback",
+        "what a failed gate does: auto, off or dry-run (default auto)",
+        _choice("auto", "off", "dry-run"),
+        default="auto",
+        cli="--scriptum-rollback",
+        ini="scriptum_rollback",
+        metavar="auto|off|dry-run",
+    ),
+    OptionSpec(
+        "rollback_to",
+        "explicit rollback target version (default: the version active before the candidate)",
+        _int_at_least(1),
+        cli="--scriptum-rollback-to",
+        ini="scriptum_rollback_to",
+        metavar="N",
+    ),
+    OptionSpec(
+        "min_pass_rate",
+        "share of decided smoke tests that must pass, 0..1 (default 1.0)",
+        _rate,
+        default=1.0,
+        cli="--scriptum-min-pass-rate",
+        ini="scriptum_min_pass_rate",
+        metavar="F",
+    ),
+    OptionSpec(
+        "min_tests",
+        "fewer decided smoke tests make the gate inconclusive (default 1)",
+        _int_at_least(0),
+        default=1,
+        cli="--scriptum-min-tests",
+        ini="scriptum_min_tests",
+        metavar="N",
+    ),
+    OptionSpec(
+        "max_errors",
+        "platform errors allowed before the gate is inconclusive (default 0)",
+        _int_at_least(0),
+        default=0,
+        cli="--scriptum-max-errors",
+        ini="scriptum_max_errors",
+        metavar="N",
+    ),
+    OptionSpec(
+        "require_env",
+        "env keys the effective env must hold (preflight; values are never read)",
+        _keys,
+        default=(),
+        cli="--scriptum-require-env",
+        ini="scriptum_require_env",
+        metavar="K1,K2",
+    ),
+    OptionSpec(
+        "incident",
+        "incident/ticket id recorded on the rollback and in the evidence",
+        _text,
+        cli="--scriptum-incident",
+        env="SCRIPTUM_INCIDENT",
+        metavar="ID",
+    ),
+    OptionSpec(
+        "evidence",
+        "path of the JSON evidence bundle",
+        _path,
+        cli="--scriptum-evidence",
+        ini="scriptum_evidence",
+        is_path=True,
+        metavar="PATH",
+    ),
+    OptionSpec(
+        "concurrency",
+        "thread runs in flight per process (default 8)",
+        _int_at_least(1),
+        default=8,
+        cli="--scriptum-concurrency",
+        ini="scriptum_concurrency",
+        metavar="N",
+    ),
+    OptionSpec(
+        "timeout",
+        "per-thread deadline in seconds (default 60)",
+        _positive_float,
+        default=60.0,
+        cli="--scriptum-timeout",
+        ini="scriptum_timeout",
+        metavar="S",
+    ),
+    OptionSpec(
+        "retries",
+        "retries of platform errors only, never of failed assertions (default 2)",
+        _int_at_least(0),
+        default=2,
+        cli="--scriptum-retries",
+        ini="scriptum_retries",
+        metavar="N",
+    ),
+    OptionSpec(
+        "no_env",
+        "run threads without env resolution (the runbook says keep it on)",
+        _bool,
+        default=False,
+        cli="--scriptum-no-env",
+        flag=True,
+    ),
+    OptionSpec(
+        "fail_fast",
+        "once the gate can no longer pass, cancel outstanding runs and roll back at once",
+        _bool,
+        default=False,
+        cli="--scriptum-fail-fast",
+        ini="scriptum_fail_fast",
+        flag=True,
+    ),
+    # Internal: set by the parent session on the verification re-run after a rollback.
+    OptionSpec("verification_of", "", _int_at_least(1), cli="--scriptum-verification-of", metavar="N"),
+)
+
+
+@dataclass(frozen=True)
+class ScriptumConfig:
+    """Every option's effective value, and where it came from (``sources[name]``)."""
+
+    version: int | None = None
+    script: str | None = None
+    endpoint: str | None = None
+    http_url: str | None = None
+    transport: Literal["grpc", "http"] = "grpc"
+    org: str | None = None
+    token_env: str = DEFAULT_TOKEN_ENV
+    token: str | None = field(default=None, repr=False)
+    insecure: bool = False
+    seed: Path | None = None
+    rollback: Literal["auto", "off", "dry-run"] = "auto"
+    rollback_to: int | None = None
+    min_pass_rate: float = 1.0
+    min_tests: int = 1
+    max_errors: int = 0
+    require_env: tuple[str, ...] = ()
+    incident: str | None = None
+    evidence: Path | None = None
+    concurrency: int = 8
+    timeout: float = 60.0
+    retries: int = 2
+    no_env: bool = False
+    fail_fast: bool = False
+    verification_of: int | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the session starts the bundled local server."""
+        return self.endpoint == EMBEDDED
+
+    def header_lines(self) -> list[str]:
+        """The report header: effective values and their source, never the token."""
+        shown = (
+            "version",
+            "script",
+            "endpoint",
+            "http_url",
+            "transport",
+            "org",
+            "rollback",
+            "rollback_to",
+            "min_pass_rate",
+            "min_tests",
+            "max_errors",
+            "require_env",
+            "incident",
+            "evidence",
+            "concurrency",
+            "timeout",
+            "retries",
+            "fail_fast",
+            "no_env",
+            "insecure",
+            "seed",
+        )
+        parts = []
+        for name in shown:
+            value = getattr(self, name)
+            if value is None or value == ():
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            parts.append(f"{name}={value} ({self.sources.get(name, 'default')})")
+        token_state = "set" if self.token else "not set"
+        parts.append(f"token=${self.token_env} ({token_state})")
+        return ["scriptum: " + ", ".join(parts)]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every CLI flag and ini key of the table."""
+    group = parser.getgroup("scriptum", "Scriptum pinned smoke tests, promotion gate and rollback")
+    for spec in OPTIONS:
+        if spec.cli:
+            help_text = (
+                spec.help + (f" [env {spec.env}]" if spec.env else "") if spec.help else argparse.SUPPRESS
+            )
+            if spec.flag:
+                group.addoption(
+                    spec.cli, action="store_true", default=None, dest=f"scriptum_{spec.name}", help=help_text
+                )
+            else:
+                group.addoption(
+                    spec.cli,
+                    action="store",
+                    default=None,
+                    dest=f"scriptum_{spec.name}",
+                    metavar=spec.metavar,
+                    help=help_text,
+                )
+        if spec.ini:
+            parser.addini(spec.ini, spec.help, type="string", default="")
+
+
+def _ini_raw(config: pytest.Config, spec: OptionSpec) -> str | None:
+    if not spec.ini:
+        return None
+    raw = config.getini(spec.ini)
+    assert isinstance(raw, str)
+    return raw if raw.strip() else None
+
+
+def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> ScriptumConfig:
+    """Resolve the table for this session; a bad value is a UsageError naming option and accepted values."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    ini_name = config.inipath.name if config.inipath else "ini"
+    for spec in OPTIONS:
+        cli_raw = config.getoption(f"scriptum_{spec.name}", None) if spec.cli else None
+        candidates: list[tuple[str, Any, Path]] = []
+        if cli_raw is not None:
+            candidates.append((spec.cli or "", cli_raw, config.invocation_params.dir))
+        if spec.env and env.get(spec.env, "").strip():
+            candidates.append((f"env {spec.env}", env[spec.env], config.invocation_params.dir))
+        ini_raw = _ini_raw(config, spec)
+        if ini_raw is not None:
+            candidates.append((f"{ini_name} {spec.ini}", ini_raw, ini_dir))
+        if not candidates:
+            values[spec.name] = spec.default
+            sources[spec.name] = "default"
+            continue
+        where, raw, base = candidates[0]
+        if spec.flag and raw is True:
+            value: Any = True
+        else:
+            try:
+                value = spec.parse(str(raw))
+            except _Invalid as exc:
+                raise pytest.UsageError(f"{where}={raw!s}: invalid value for {_label(spec)}: {exc}") from None
+        if spec.is_path:
+            value = (base / value).resolve()
+        values[spec.name] = value
+        sources[spec.name] = where
+    token_env = values["token_env"]
+    values["token"] = env.get(token_env) or None
+    return ScriptumConfig(**values, sources=sources)
+
+
+def _label(spec: OptionSpec) -> str:
+    names = [n for n in (spec.cli, spec.ini and f"ini {spec.ini}", spec.env and f"env {spec.env}") if n]
+    return " / ".join(names)

@@ -1,0 +1,227 @@
+"""Per-process session state: where the platform is, and one client, runner and dispatcher.
+
+One client (so one gRPC channel) per pytest process: the controller uses it for preflight and
+rollback, every xdist worker for its own runs. With ``--scriptum-endpoint=embedded`` the
+controller (or the single process) starts one local server for the whole session and hands its
+address and per-session token to the workers through ``workerinput`` (never on a command line).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pytest_scriptum._options import ScriptumConfig
+from pytest_scriptum.client import ClientSettings, RetryPolicy, ScriptumClient, connect, make_http_client
+from pytest_scriptum.runner import Dispatcher, PinnedRunner
+
+__all__ = ["Connection", "EmbeddedServer", "ScriptumSession", "remote_connection"]
+
+EMBEDDED_ORG = "local"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where this session's platform is and how to authenticate (the token never prints)."""
+
+    endpoint: str
+    http_url: str | None
+    org: str
+    token: str = field(repr=False)
+    embedded: bool = False
+
+    @property
+    def label(self) -> str:
+        """What evidence shows as the endpoint: local runs always say ``embedded``."""
+        return "embedded" if self.embedded else self.endpoint
+
+    def to_workerinput(self) -> dict[str, Any]:
+        """Plain data for xdist's ``workerinput`` (sent over the execnet channel, not argv)."""
+        return {
+            "endpoint": self.endpoint,
+            "http_url": self.http_url,
+            "org": self.org,
+            "token": self.token,
+            "embedded": self.embedded,
+        }
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any]) -> Connection:
+        """Rebuild on an xdist worker."""
+        return cls(
+            endpoint=data["endpoint"],
+            http_url=data["http_url"],
+            org=data["org"],
+            token=data["token"],
+            embedded=bool(data["embedded"]),
+        )
+
+
+def remote_connection(cfg: ScriptumConfig) -> Connection:
+    """The connection to a real endpoint; a UsageError says what is missing."""
+    assert cfg.endpoint and not cfg.embedded
+    if not cfg.token:
+        raise pytest.UsageError(
+            f"no bearer token for {cfg.endpoint}: export it in the environment variable {cfg.token_env} "
+            "(the token is never a command-line value; scriptum_token_env names another variable)"
+        )
+    if not cfg.org:
+        raise pytest.UsageError(
+            f"no organization for {cfg.endpoint}: pass --scriptum-org=ID, set scriptum_org or SCRIPTUM_ORG_ID"
+        )
+    if cfg.transport == "http" and not cfg.http_url:
+        raise pytest.UsageError(
+            "--scriptum-transport=http needs the gateway URL: pass --scriptum-http-url=URL"
+        )
+    return Connection(endpoint=cfg.endpoint, http_url=cfg.http_url, org=cfg.org, token=cfg.token)
+
+
+class EmbeddedServer:
+    """The bundled devserver as a child process on a temporary data dir, with a random token."""
+
+    def __init__(self, cfg: ScriptumConfig) -> None:
+        if cfg.seed is None:
+            raise pytest.UsageError(
+                "--scriptum-endpoint=embedded needs a seed directory: "
+                "pass --scriptum-seed=DIR or set scriptum_seed"
+            )
+        if not cfg.seed.is_dir():
+            raise pytest.UsageError(
+                f"scriptum seed directory not found: {cfg.seed} (from {cfg.sources.get('seed')})"
+            )
+        self._seed = cfg.seed
+        self._org = cfg.org or EMBEDDED_ORG
+        self._token = secrets.token_urlsafe(32)
+        self._data_dir = Path(tempfile.mkdtemp(prefix="scriptum-embedded-"))
+        self._process: Any = None
+
+    def start(self) -> Connection:
+        """Start the server and return how to reach it."""
+        from pytest_scriptum.devserver import DevServerProcess
+
+        self._process = DevServerProcess(
+            data_dir=self._data_dir, seed=self._seed, token=self._token, org=self._org
+        )
+        addresses = self._process.start()
+        return Connection(
+            endpoint=addresses.grpc, http_url=addresses.http, org=self._org, token=self._token, embedded=True
+        )
+
+    def stop(self) -> None:
+        """Stop the server and delete its data dir."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process = None
+        shutil.rmtree(self._data_dir, ignore_errors=True)
+
+
+class ScriptumSession:
+    """This process's client, pinned runner and dispatcher, created on first use."""
+
+    def __init__(self, cfg: ScriptumConfig, connection: Connection | None) -> None:
+        self.cfg = cfg
+        self.connection = connection
+        self._lock = threading.Lock()
+        self._client: ScriptumClient | None = None
+        self._http: httpx.Client | None = None
+        self._runner: PinnedRunner | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    def settings(self) -> ClientSettings:
+        """Client settings for this session's connection."""
+        conn = self.require_connection()
+        return ClientSettings(
+            endpoint=conn.endpoint,
+            http_url=conn.http_url,
+            org=conn.org,
+            token=conn.token,
+            transport=self.cfg.transport,
+            insecure=self.cfg.insecure,
+            retry=RetryPolicy(retries=self.cfg.retries),
+        )
+
+    def require_connection(self) -> Connection:
+        """The connection, or a clear error when no endpoint is configured."""
+        if self.connection is None:
+            raise pytest.UsageError(
+                "no Scriptum endpoint: pass --scriptum-endpoint=host:port "
+                "(or 'embedded' with --scriptum-seed), "
+                "or set scriptum_endpoint / SCRIPTUM_ENDPOINT"
+            )
+        return self.connection
+
+    @property
+    def client(self) -> ScriptumClient:
+        """The session's authenticated client (one channel per process)."""
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self.settings())
+            return self._client
+
+    @property
+    def http(self) -> httpx.Client:
+        """An httpx client on the gateway with the auth headers set."""
+        with self._lock:
+            if self._http is None:
+                if self.require_connection().http_url is None:
+                    raise pytest.UsageError(
+                        "no HTTP gateway URL: pass --scriptum-http-url=URL or set scriptum_http_url"
+                    )
+                self._http = make_http_client(self.settings())
+            return self._http
+
+    @property
+    def runner(self) -> PinnedRunner:
+        """The runner pinned to the candidate version."""
+        version = self.cfg.version
+        if version is None:
+            raise pytest.UsageError(
+                "smoke tests need a candidate version: pass --scriptum-version=N "
+                "(or set SCRIPTUM_VERSION / scriptum_version)"
+            )
+        client = self.client
+        with self._lock:
+            if self._runner is None:
+                self._runner = PinnedRunner(
+                    client,
+                    version=version,
+                    script=self.cfg.script,
+                    timeout=self.cfg.timeout,
+                    resolve_env=not self.cfg.no_env,
+                )
+            return self._runner
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The bounded pool that starts smoke runs early."""
+        runner = self.runner
+        with self._lock:
+            if self._dispatcher is None:
+                self._dispatcher = Dispatcher(runner, self.cfg.concurrency)
+            return self._dispatcher
+
+    def cancel_outstanding(self) -> int:
+        """Cancel queued and in-flight runs (``-x``, ``--maxfail``, fail-fast, Ctrl-C)."""
+        with self._lock:
+            dispatcher = self._dispatcher
+        return dispatcher.cancel_outstanding() if dispatcher is not None else 0
+
+    def close(self) -> None:
+        """Cancel what is outstanding and close the connections."""
+        with self._lock:
+            dispatcher, client, http = self._dispatcher, self._client, self._http
+            self._dispatcher = self._client = self._http = None
+        if dispatcher is not None:
+            dispatcher.close()
+        if http is not None:
+            http.close()
+        if client is not None:
+            client.close()

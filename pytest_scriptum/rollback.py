@@ -1,0 +1,280 @@
+"""Safe rollback after a failed gate: exactly once, compare-and-set, read back, then verified.
+
+The runbook's rollback checklist as the plugin performs it:
+  1. incident id recorded         (sent with the rollback, kept in the evidence)
+  2. roll back to known-good      (compare-and-set: only if the candidate is still active)
+  3. smoke re-run on the target   (the whole smoke suite, pinned to the target, recorded apart)
+  4. output and steps archived    (evidence of both runs)
+A conflict means someone else acted: it is reported, never fought.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pytest_scriptum._proto import scriptum_pb2 as pb
+from pytest_scriptum.client import ScriptumClient, ScriptumError
+
+__all__ = ["EXIT_CODES", "RollbackPlan", "RollbackResult", "RollbackStatus", "Verification", "execute"]
+
+RollbackStatus = Literal[
+    "not_needed",
+    "disabled",
+    "dry_run",
+    "candidate_not_active",
+    "no_target",
+    "rolled_back_verified",
+    "rolled_back_unverified",
+    "rollback_failed",
+    "conflict",
+]
+
+# DESIGN.md section 2: 1 = gate failed but the script ended somewhere verified or was left on
+# purpose; 21 = a human must act.
+EXIT_CODES: dict[RollbackStatus, int] = {
+    "not_needed": 0,
+    "disabled": 1,
+    "dry_run": 1,
+    "candidate_not_active": 1,
+    "rolled_back_verified": 1,
+    "no_target": 21,
+    "rolled_back_unverified": 21,
+    "rollback_failed": 21,
+    "conflict": 21,
+}
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a failed gate is about to do (what ``pytest_scriptum_before_rollback`` sees)."""
+
+    script: str
+    mode: Literal["auto", "off", "dry-run"]
+    from_version: int
+    to_version: int | None
+    incident: str | None
+    reason: str
+
+    @property
+    def manual_command(self) -> str:
+        """The runbook's command for an operator."""
+        target = self.to_version if self.to_version is not None else "<known-good version>"
+        return f"dodil scriptum version rollback {self.script} --to {target}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The smoke re-run pinned to the rollback target, recorded apart from the candidate run."""
+
+    version: int
+    verdict: str
+    reason: str
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    tests: tuple[dict[str, Any], ...] = ()
+    exit_code: int | None = None
+    log: str | None = None
+    junit: str | None = None
+    bundle: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``rollback.verification`` object."""
+        return {
+            "version": self.version,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "tests": list(self.tests),
+            "exit_code": self.exit_code,
+            "log": self.log,
+            "junit": self.junit,
+            "bundle": self.bundle,
+        }
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """How the rollback ended (what ``pytest_scriptum_after_rollback`` sees)."""
+
+    mode: str
+    status: RollbackStatus
+    message: str
+    script: str | None = None
+    from_version: int | None = None
+    to_version: int | None = None
+    incident: str | None = None
+    active_after: int | None = None
+    verification: Verification | None = None
+    manual_command: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """The session's exit code for this status."""
+        return EXIT_CODES[self.status]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``rollback`` object."""
+        return {
+            "mode": self.mode,
+            "status": self.status,
+            "message": self.message,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "incident": self.incident,
+            "active_after": self.active_after,
+            "manual_command": self.manual_command,
+            "verification": self.verification.as_dict() if self.verification else None,
+        }
+
+
+def _result(plan: RollbackPlan, status: RollbackStatus, message: str, **extra: Any) -> RollbackResult:
+    return RollbackResult(
+        mode=plan.mode,
+        status=status,
+        message=message,
+        script=plan.script,
+        from_version=plan.from_version,
+        to_version=plan.to_version,
+        incident=plan.incident,
+        **extra,
+    )
+
+
+def _is_our_rollback(info: pb.Script, plan: RollbackPlan) -> bool:
+    """After a conflict: did our own earlier attempt (e.g. a retried call) already apply?"""
+    if not info.history or info.active_version != plan.to_version:
+        return False
+    last = info.history[-1]
+    return (
+        last.kind == pb.ROLLBACK
+        and last.from_version == plan.from_version
+        and last.version == plan.to_version
+        and last.reason == plan.reason
+        and last.incident_id == (plan.incident or "")
+    )
+
+
+def execute(
+    plan: RollbackPlan,
+    client: ScriptumClient,
+    *,
+    verify: Callable[[int], Verification],
+    allowed: Callable[[RollbackPlan], str | None],
+) -> RollbackResult:
+    """Carry out the plan. ``allowed`` returns a veto reason or None; ``verify`` re-runs the suite."""
+    if plan.mode == "off":
+        return _result(
+            plan, "disabled", "rollback is off (--scriptum-rollback=off); the candidate stays as it is"
+        )
+    try:
+        info = client.get_script(plan.script)
+    except ScriptumError as exc:
+        return _result(
+            plan,
+            "rollback_failed",
+            f"could not read the active version: {exc}",
+            manual_command=plan.manual_command,
+        )
+    if info.active_version != plan.from_version:
+        return _result(
+            plan,
+            "candidate_not_active",
+            f"v{plan.from_version} is not the active version (active: v{info.active_version}): "
+            "nothing to roll back; the gate blocks its promotion",
+            active_after=info.active_version,
+        )
+    if plan.to_version is None:
+        return _result(
+            plan,
+            "no_target",
+            "no known-good version to roll back to: a human must choose one",
+            active_after=info.active_version,
+            manual_command=plan.manual_command,
+        )
+    if plan.mode == "dry-run":
+        return _result(
+            plan,
+            "dry_run",
+            f"dry run: would roll back {plan.script} from v{plan.from_version} to v{plan.to_version} "
+            f"(compare-and-set on active v{plan.from_version}) and re-run the smoke suite on "
+            f"v{plan.to_version}; nothing was changed",
+            active_after=info.active_version,
+        )
+    veto = allowed(plan)
+    if veto is not None:
+        return _result(plan, "disabled", f"rollback vetoed: {veto}", active_after=info.active_version)
+    try:
+        client.rollback_version(
+            plan.script,
+            plan.to_version,
+            expected_active_version=plan.from_version,
+            reason=plan.reason,
+            incident_id=plan.incident or "",
+        )
+    except ScriptumError as exc:
+        if not exc.is_conflict:
+            return _result(
+                plan, "rollback_failed", f"rollback call failed: {exc}", manual_command=plan.manual_command
+            )
+        try:
+            now = client.get_script(plan.script)
+        except ScriptumError as read_exc:
+            return _result(
+                plan,
+                "rollback_failed",
+                f"rollback conflicted and the read-back failed: {read_exc}",
+                manual_command=plan.manual_command,
+            )
+        if not _is_our_rollback(now, plan):
+            return _result(
+                plan,
+                "conflict",
+                f"someone else changed the active version first ({exc.message}); active is now "
+                f"v{now.active_version}; not fighting it",
+                active_after=now.active_version,
+            )
+    try:
+        after = client.get_script(plan.script).active_version
+    except ScriptumError as exc:
+        return _result(
+            plan,
+            "rollback_failed",
+            f"rollback sent but the read-back failed: {exc}",
+            manual_command=plan.manual_command,
+        )
+    if after != plan.to_version:
+        return _result(
+            plan,
+            "rollback_failed",
+            f"read-back shows active v{after}, expected v{plan.to_version}",
+            active_after=after,
+            manual_command=plan.manual_command,
+        )
+    verification = verify(plan.to_version)
+    if verification.verdict == "pass":
+        return _result(
+            plan,
+            "rolled_back_verified",
+            f"rolled back {plan.script} v{plan.from_version} -> v{plan.to_version}; the smoke re-run on "
+            f"v{plan.to_version} passed ({verification.reason})",
+            active_after=after,
+            verification=verification,
+        )
+    return _result(
+        plan,
+        "rolled_back_unverified",
+        f"rolled back {plan.script} v{plan.from_version} -> v{plan.to_version}, but the smoke re-run on "
+        f"v{plan.to_version} did not pass ({verification.verdict}: {verification.reason}): a human must "
+        "choose a known-good version",
+        active_after=after,
+        verification=verification,
+        manual_command=plan.manual_command,
+    )

@@ -1,0 +1,163 @@
+"""Options: CLI > env > ini > default, paths relative as documented, UsageErrors that name the option."""
+
+from __future__ import annotations
+
+import pytest
+
+ENV_VARS = (
+    "SCRIPTUM_VERSION",
+    "SCRIPTUM_SCRIPT",
+    "SCRIPTUM_ENDPOINT",
+    "SCRIPTUM_HTTP_URL",
+    "SCRIPTUM_ORG_ID",
+    "SCRIPTUM_INCIDENT",
+    "DODIL_TOKEN",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def header(result: pytest.RunResult) -> str:
+    lines = [ln for ln in result.outlines if ln.startswith("scriptum: ")]
+    assert lines, result.stdout.str()
+    return lines[0]
+
+
+def test_cli_beats_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini(
+        "[pytest]\nscriptum_version = 3\nscriptum_script = from-ini\nscriptum_org = ini-org\n"
+        "scriptum_endpoint = ini.example:443\n"
+    )
+    monkeypatch.setenv("SCRIPTUM_VERSION", "4")
+    monkeypatch.setenv("SCRIPTUM_SCRIPT", "from-env")
+    result = pytester.runpytest("--co", "--scriptum-version=5")
+    line = header(result)
+    assert "version=5 (--scriptum-version)" in line
+    assert "script=from-env (env SCRIPTUM_SCRIPT)" in line
+    assert "org=ini-org (tox.ini scriptum_org)" in line or "org=ini-org (pytest.ini scriptum_org)" in line
+    assert "endpoint=ini.example:443" in line
+    assert "transport=grpc (default)" in line
+
+
+def test_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\nscriptum_version = 3\n")
+    monkeypatch.setenv("SCRIPTUM_VERSION", "4")
+    assert "version=4 (env SCRIPTUM_VERSION)" in header(pytester.runpytest("--co"))
+
+
+def test_ini_beats_default(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nscriptum_version = 3\nscriptum_concurrency = 3\n")
+    line = header(pytester.runpytest("--co"))
+    assert "version=3 (" in line and "scriptum_version)" in line
+    assert "concurrency=3 (" in line
+
+
+def test_paths_are_relative_to_ini_dir_or_cwd(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("sub")
+    pytester.makeini("[pytest]\nscriptum_version = 3\nscriptum_evidence = out/bundle.json\n")
+    line = header(pytester.runpytest("--co"))
+    assert f"evidence={pytester.path / 'out' / 'bundle.json'}" in line
+    # On the command line a path is relative to the invocation directory.
+    sub = pytester.path / "sub"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(sub)
+        line = header(
+            pytester.runpytest(
+                "--co",
+                "--scriptum-evidence=e.json",
+                "--rootdir",
+                str(pytester.path),
+                "-c",
+                str(pytester.path / "tox.ini"),
+            )
+        )
+    assert f"evidence={sub / 'e.json'} (--scriptum-evidence)" in line
+
+
+def test_token_is_never_in_the_header(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DODIL_TOKEN", "tok-SECRET-123")
+    result = pytester.runpytest("--co", "--scriptum-version=2")
+    assert "token=$DODIL_TOKEN (set)" in header(result)
+    assert "tok-SECRET-123" not in result.stdout.str() + result.stderr.str()
+
+
+def test_token_env_name_comes_from_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\nscriptum_token_env = MY_TOKEN\n")
+    monkeypatch.setenv("MY_TOKEN", "x")
+    assert "token=$MY_TOKEN (set)" in header(pytester.runpytest("--co", "--scriptum-version=2"))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--scriptum-version=abc"], "--scriptum-version=abc: invalid value for --scriptum-version"),
+        (["--scriptum-version=0"], "expected an integer >= 1"),
+        (["--scriptum-min-pass-rate=1.5"], "expected a number from 0 to 1"),
+        (["--scriptum-rollback=maybe"], "accepted values: auto, off, dry-run"),
+        (["--scriptum-transport=smtp"], "accepted values: grpc, http"),
+        (["--scriptum-endpoint=nohost"], "expected 'embedded' or a gRPC target 'host:port'"),
+        (["--scriptum-http-url=ftp://x"], "expected an http:// or https:// base URL"),
+        (["--scriptum-timeout=-1"], "expected a number of seconds > 0"),
+        (["--scriptum-require-env=OK,not ok"], "not a key: not ok"),
+        (["--scriptum-script=Invoice Parser"], "expected a script name"),
+        (["--scriptum-concurrency=0"], "--scriptum-concurrency=0: invalid value"),
+    ],
+)
+def test_bad_cli_values_are_usage_errors(pytester: pytest.Pytester, args: list[str], expected: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{expected}*"])
+
+
+def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nscriptum_max_errors = lots\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*scriptum_max_errors=lots: invalid value for --scriptum-max-errors*"])
+
+
+def test_bad_env_value_names_the_env_var(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRIPTUM_VERSION", "four")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*env SCRIPTUM_VERSION=four: invalid value*expected an integer >= 1*"])
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    from pytest_scriptum._options import OPTIONS
+
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    for spec in OPTIONS:
+        if spec.cli and spec.help:
+            assert spec.cli in out, spec.cli
+        if spec.ini:
+            assert spec.ini in out, spec.ini
+    assert "--scriptum-verification-of" not in out  # internal
+
+
+def test_smoke_tests_without_version_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.smoke_input({"a": 1})
+        def test_x():
+            pass
+    """)
+    result = pytester.runpytest("--scriptum-script=x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*1 smoke tests selected but no candidate version: pass --scriptum-version=N*"]
+    )
+
+
+def test_plain_tests_need_no_scriptum_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    assert "scriptum:" not in result.stdout.str()
