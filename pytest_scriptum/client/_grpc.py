@@ -44,6 +44,11 @@ def _retry_after_s(call: grpc.Call) -> float | None:
     return None
 
 
+def _closed_error(method: str, exc: Exception) -> ScriptumError:
+    # The caller closed the client (session teardown): like a cancelled call, and pointless to retry.
+    return ScriptumError("CANCELLED", f"the client is closed ({exc})", method)
+
+
 class GrpcClient(ClientBase):
     """ScriptumClient over gRPC: one channel, thread-safe, TLS off-loopback unless insecure."""
 
@@ -85,7 +90,7 @@ class GrpcClient(ClientBase):
         except grpc.RpcError as exc:
             raise self._error(method, exc) from None
         except ValueError as exc:  # grpc raises it for a call on a closed channel
-            raise ScriptumError("UNAVAILABLE", f"channel unusable: {exc}", method) from None
+            raise _closed_error(method, exc) from None
 
     def _run_thread(self, request: pb.RunThreadRequest, cancel: threading.Event | None) -> pb.Thread:
         deadline_s = self._run_deadline_s(request)
@@ -100,7 +105,7 @@ class GrpcClient(ClientBase):
         try:
             future = self._stub.RunThread.future(request, timeout=deadline_s, metadata=self._metadata)
         except ValueError as exc:
-            raise ScriptumError("UNAVAILABLE", f"channel unusable: {exc}", "RunThread") from None
+            raise _closed_error("RunThread", exc) from None
         finished = threading.Event()
         future.add_done_callback(lambda _: finished.set())
         # Cancelling the RPC is what tells the server to cancel the run.

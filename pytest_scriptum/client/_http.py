@@ -135,7 +135,8 @@ class HttpClient(ClientBase):
             text = redact(f"{type(exc).__name__}: {exc}", token)
             raise ScriptumError("UNAVAILABLE", text, method) from None
         except RuntimeError as exc:  # httpx raises it for a request on a closed client
-            raise ScriptumError("UNAVAILABLE", f"client unusable: {exc}", method) from None
+            # The caller closed the client (session teardown): like a cancelled call, pointless to retry.
+            raise ScriptumError("CANCELLED", f"the client is closed ({exc})", method) from None
         if not reply.is_success:
             raise self._error_from_response(method, reply)
         try:

@@ -57,4 +57,5 @@ def test_a_closed_client_raises_scriptum_error(closed_port: int, transport: str)
     client.close()  # idempotent
     with pytest.raises(ScriptumError) as info:
         client.get_script("echo")
-    assert info.value.code == "UNAVAILABLE"
+    assert info.value.code == "CANCELLED" and "closed" in info.value.message
+    assert "gave up" not in str(info.value)  # not retried
