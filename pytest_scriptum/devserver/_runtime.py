@@ -3,7 +3,7 @@
 Each run is executed by a long-lived child process (``_worker.py``) taken from a pool that grows on
 demand up to ``max_concurrency``; a worker killed at a deadline, on cancel or by a crash is dropped
 and replaced lazily. The worker rebuilds ``os.environ`` and execs the source into a fresh module for
-every run, so a handler only ever sees its own run's env.
+every run, so a handler only ever sees its own run's env. POSIX only (process groups, poll).
 """
 
 from __future__ import annotations
@@ -144,8 +144,12 @@ class HandlerRuntime:
         self._run_ids = itertools.count(1)
         self._env = _base_environment()
         self._cwd = tempfile.gettempdir()
-        for _ in range(warm_workers):
-            self._idle.append(self._spawn())
+        try:
+            for _ in range(warm_workers):
+                self._idle.append(self._spawn())
+        except BaseException:
+            self.close()  # no half-started pool left behind
+            raise
 
     def __enter__(self) -> HandlerRuntime:
         return self
