@@ -8,6 +8,7 @@ code and writes the JSON bundle. Workers only run tests and annotate reports.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +200,12 @@ class Controller:
     def _roll_back(self) -> RollbackResult:
         cfg = self.cfg
         assert self.verdict is not None and cfg.script and cfg.version is not None
-        reason = f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {self.verdict.reason}"
+        # The rollback id makes our own entry in the history recognisable after a conflict: two
+        # sessions failing the same gate write the same words, but never the same id.
+        reason = (
+            f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {self.verdict.reason} "
+            f"[rollback {uuid.uuid4().hex[:12]}]"
+        )
         plan = RollbackPlan(
             script=cfg.script,
             mode=cfg.rollback,

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-
-import pytest_scriptum
-
-if not (Path(pytest_scriptum.__file__).parent / "devserver" / "_runtime.py").exists():  # pragma: no cover
-    # TEMPORARY: the real runtime is built in parallel; remove this once it has landed.
-    _spec = importlib.util.spec_from_file_location(
-        "pytest_scriptum.devserver._runtime", Path(__file__).with_name("_standin_runtime.py")
-    )
-    assert _spec is not None and _spec.loader is not None
-    _standin = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = _standin
-    _spec.loader.exec_module(_standin)
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer, ServerAddresses
