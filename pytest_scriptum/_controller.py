@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_scriptum._options import ScriptumConfig
-from pytest_scriptum._records import RecordBook
+from pytest_scriptum._records import REPORT_ATTR, RecordBook
 from pytest_scriptum._session import EmbeddedServer, ScriptumSession, remote_connection
 from pytest_scriptum._smoke import is_smoke
 from pytest_scriptum._verification import run_verification
@@ -49,6 +49,7 @@ class Controller:
         self.finished_items = 0
         self.smoke_nodeids: list[str] = []
         self.fail_fast_reason: str | None = None
+        self.usage_error: str | None = None
         self.evidence_paths: dict[str, str] = {}
         self.gate_config = GateConfig(
             min_pass_rate=cfg.min_pass_rate, min_tests=cfg.min_tests, max_errors=cfg.max_errors
@@ -113,6 +114,9 @@ class Controller:
     def logreport(self, report: pytest.TestReport, pytest_session: pytest.Session) -> None:
         """Fold one report in; trigger fail-fast once the gate can no longer pass."""
         self.book.add(report)
+        info = getattr(report, REPORT_ATTR, None)
+        if info and info.get("usage_error"):
+            self.usage_error = str(info["usage_error"])
         if report.when == "teardown":
             self.finished_items += 1
         if not (self.cfg.fail_fast and self.gated) or self.fail_fast_reason or self.total_items is None:
@@ -139,6 +143,9 @@ class Controller:
     # -- session end ------------------------------------------------------------------------
     def finish(self, pytest_session: pytest.Session) -> None:
         """Gate, rollback, exit code and bundle, exactly once."""
+        if self.usage_error is not None:
+            pytest_session.exitstatus = pytest.ExitCode.USAGE_ERROR  # an xdist worker's usage error
+            return
         if not self.gated or self.verdict is not None:
             return
         status = pytest_session.exitstatus

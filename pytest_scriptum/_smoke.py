@@ -73,6 +73,7 @@ class SmokeTests:
         self._items: list[pytest.Item] = []  # the selected smoke tests
         self._all_items: list[pytest.Item] = []  # every selected test (xdist indices point here)
         self._worker = hasattr(config, "workerinput")
+        self.usage_problem: str | None = None
 
     # -- collection ------------------------------------------------------------------------
     def generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -86,34 +87,48 @@ class SmokeTests:
             metafunc.parametrize(CASE_PARAM, cases, ids=[c.id for c in cases])
 
     def collected(self, items: list[pytest.Item]) -> None:
-        """Attach specs to the selected items and check the session can run them."""
+        """Attach specs to the selected items and check the session can run them.
+
+        A problem is a UsageError in a single process. An xdist worker cannot raise one without
+        crashing, so there every smoke test errors at setup with the same message and the
+        controller turns the session's exit code into 4.
+        """
+        self._items = [item for item in items if is_smoke(item)]
+        self._all_items = list(items)
+        problem = self._usage_problem(self._items)
+        if problem is not None:
+            if not self._worker:
+                raise pytest.UsageError(problem)
+            self.usage_problem = problem
+
+    def _usage_problem(self, smoke: list[pytest.Item]) -> str | None:
         cfg = self.session.cfg
-        smoke = [item for item in items if is_smoke(item)]
         for item in smoke:
             try:
                 spec = smoke_spec(item)
             except MarkerError as exc:  # validated at collection already; kept as a clean error
-                raise pytest.UsageError(str(exc)) from None
+                return str(exc)
             if spec is not None:
                 item.stash[SPEC_KEY] = spec
             script = (spec.options.script if spec else scriptum_options(item).script) or cfg.script
             if cfg.version is not None and cfg.script and script != cfg.script:
-                raise pytest.UsageError(
+                return (
                     f"{item.nodeid} targets script {script!r}, but this session's candidate is {cfg.script} "
                     f"v{cfg.version}: the gate and the rollback cover one script per session"
                 )
             if spec is not None and not script:
-                raise pytest.UsageError(
-                    f"{item.nodeid}: no script to run: "
-                    "use @pytest.mark.scriptum('NAME') or --scriptum-script=NAME"
-                )
+                return f"{item.nodeid}: no script to run: use @pytest.mark.scriptum('NAME') or --scriptum-script=NAME"  # noqa: E501
         if smoke and cfg.version is None:
-            raise pytest.UsageError(
+            return (
                 f"{len(smoke)} smoke tests selected but no candidate version: pass --scriptum-version=N "
                 "(or set SCRIPTUM_VERSION / scriptum_version) so every thread is pinned to it"
             )
-        self._items = smoke
-        self._all_items = list(items)
+        return None
+
+    def refuse_if_unusable(self) -> None:
+        """xdist worker: fail a smoke test's setup with the session's usage problem, if any."""
+        if self.usage_problem is not None:
+            pytest.fail(f"usage error: {self.usage_problem}", pytrace=False)
 
     # -- run phase -------------------------------------------------------------------------
     def _request(self, spec: SmokeSpec) -> RunRequest:
@@ -228,6 +243,7 @@ class SmokeTests:
             "duration_s": result.duration_s if result else None,
             "platform_error": platform,
             "error": error,
+            "usage_error": self.usage_problem,
         }
 
     def annotate(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:

@@ -20,7 +20,7 @@ from pytest_scriptum import hooks
 from pytest_scriptum._controller import Controller
 from pytest_scriptum._options import ScriptumConfig, add_options, resolve
 from pytest_scriptum._session import Connection, ScriptumSession
-from pytest_scriptum._smoke import SmokeTests, spec_of
+from pytest_scriptum._smoke import SmokeTests, is_smoke, spec_of
 from pytest_scriptum._summary import summary_lines
 from pytest_scriptum.client import ScriptumClient
 from pytest_scriptum.markers import MARKER_DOCS
@@ -130,6 +130,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture(autouse=True)
 def _scriptum_smoke_run(request: pytest.FixtureRequest) -> None:
     """Runs the marker-declared thread of a smoke test during setup, even if the body is empty."""
+    smoke = _state(request.config).smoke
+    if is_smoke(request.node):
+        smoke.refuse_if_unusable()
     if spec_of(request.node) is not None:
         request.getfixturevalue("smoke_thread")
 
@@ -161,6 +164,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     controller = _state(config).controller
+    if controller is not None and controller.usage_error is not None:
+        terminalreporter.write_line(f"ERROR: {controller.usage_error}", red=True, bold=True)
     if controller is None or controller.verdict is None:
         return
     terminalreporter.section("scriptum promotion gate", bold=True)
