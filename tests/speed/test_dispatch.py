@@ -109,3 +109,17 @@ def test_concurrency_one_runs_one_at_a_time(pytester: pytest.Pytester, start_pla
 
     result.assert_outcomes(passed=4)
     assert platform.settled_stats().max_runs_in_flight == 1
+
+
+def test_each_xdist_worker_dispatches_its_own_tests_concurrently(
+    pytester: pytest.Pytester, start_platform: StartPlatform
+) -> None:
+    # Two workers each running one run at a time never reach three runs at once; the barrier needs 3.
+    platform = _barrier_suite(pytester, start_platform, cases=12, need=3)
+
+    result = pytester.runpytest_subprocess(*platform.args("-n", "2", "--scriptum-concurrency=2"))
+
+    result.assert_outcomes(passed=12)
+    stats = platform.settled_stats()
+    assert 3 <= stats.max_runs_in_flight <= 4  # 2 workers x --scriptum-concurrency=2
+    assert stats.runs_started == 12
