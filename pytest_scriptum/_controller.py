@@ -19,6 +19,7 @@ from pytest_scriptum._records import REPORT_ATTR, RecordBook
 from pytest_scriptum._session import EmbeddedServer, ScriptumSession, remote_connection
 from pytest_scriptum._smoke import is_smoke
 from pytest_scriptum._verification import run_verification
+from pytest_scriptum.evidence import publish_session_evidence
 from pytest_scriptum.evidence.bundle import build_bundle, utc_now, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
 from pytest_scriptum.preflight import Preflight, run_preflight
@@ -50,6 +51,7 @@ class Controller:
         self.smoke_nodeids: list[str] = []
         self.fail_fast_reason: str | None = None
         self.usage_error: str | None = None
+        self.interrupted = False
         self.evidence_paths: dict[str, str] = {}
         self.gate_config = GateConfig(
             min_pass_rate=cfg.min_pass_rate, min_tests=cfg.min_tests, max_errors=cfg.max_errors
@@ -151,16 +153,24 @@ class Controller:
         status = pytest_session.exitstatus
         if status in _PYTEST_OWN:
             return
-        interrupted_by_user = status == pytest.ExitCode.INTERRUPTED and not self.fail_fast_reason
-        crashed = list(self.crashed_workers)
-        if interrupted_by_user:
-            crashed.append("interrupted")
-        self.verdict = evaluate(
-            self.book.counts(),
-            self.gate_config,
-            preflight_failure=self.preflight.failure if self.preflight else None,
-            crashed_workers=crashed,
-        )
+        counts = self.book.counts()
+        if status == pytest.ExitCode.INTERRUPTED and not self._stopped_on_purpose(pytest_session):
+            # Ctrl-C: a human stopped the gate; half the evidence decides nothing, so nothing rolls
+            # back, and the exit code stays pytest's own "interrupted".
+            self.interrupted = True
+            self.verdict = Verdict(
+                "inconclusive",
+                "the session was interrupted before every smoke test finished",
+                counts,
+                self.gate_config,
+            )
+        else:
+            self.verdict = evaluate(
+                counts,
+                self.gate_config,
+                preflight_failure=self.preflight.failure if self.preflight else None,
+                crashed_workers=self.crashed_workers,
+            )
         if not self.verification:
             self.config.hook.pytest_scriptum_gate_evaluated(verdict=self.verdict)
         if self.verdict.decision == "fail" and not self.verification:
@@ -178,12 +188,25 @@ class Controller:
         self.exit_code = self._exit_code(int(status))
         pytest_session.exitstatus = self.exit_code
         self._write_bundle()
+        publish_session_evidence(self)  # JUnit suite properties, Allure session files
+
+    def _stopped_on_purpose(self, pytest_session: pytest.Session) -> bool:
+        """-x / --maxfail (also xdist's) or fail-fast stopped the run, not a Ctrl-C."""
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        return bool(
+            self.fail_fast_reason
+            or pytest_session.shouldfail
+            or pytest_session.shouldstop
+            or (dsession is not None and getattr(dsession, "shouldstop", False))
+        )
 
     def _target(self) -> int | None:
         return self.preflight.target if self.preflight else None
 
     def _exit_code(self, pytest_status: int) -> int:
         assert self.verdict is not None
+        if self.interrupted:
+            return pytest_status
         if self.verdict.decision == "inconclusive":
             return 20
         if self.verdict.decision == "fail":
@@ -270,6 +293,8 @@ class Controller:
             tests=[r.as_dict() for r in self.book.records.values()],
             rollback=self.rollback.as_dict() if self.rollback else None,
             incident=self.cfg.incident,
+            verification_of=self.cfg.verification_of,
+            secrets=(conn.token if conn else None,),
         )
         write_bundle(self.cfg.evidence, bundle)
         self.evidence_paths["bundle"] = str(self.cfg.evidence)

@@ -156,7 +156,7 @@ def test_target_failing_its_own_smoke_rerun_is_unverified(platform: Platform, su
     result.stdout.fnmatch_lines(
         [
             "rollback target: v1 (explicit)",
-            "rollback: rolled_back_unverified - rolled back calc v4 -> v1, but the smoke re-run on v1 did not*",
+            "rollback: rolled_back_unverified - rolled back calc v4 -> v1, but the smoke re-run on v1*",
             "ACTION REQUIRED, run by hand: dodil scriptum version rollback calc --to 1",
         ]
     )
@@ -341,3 +341,32 @@ def test_collect_only_talks_to_nobody(platform: Platform, suite: pytest.Pytester
     assert result.ret == 0
     assert "scriptum promotion gate" not in result.stdout.str()
     assert dict(platform.stats().calls) == {}
+
+
+def test_ctrl_c_is_inconclusive_and_rolls_nothing_back(platform: Platform, suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_zz_interrupt="""
+        import pytest
+
+        @pytest.mark.scriptum("calc")
+        def test_interrupt(scriptum_runner):
+            raise KeyboardInterrupt
+    """
+    )
+    # In a subprocess: an in-process KeyboardInterrupt would interrupt the outer session too.
+    result = suite.runpytest_subprocess(*platform.args, "--scriptum-version=4")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["verdict: INCONCLUSIVE - the session was interrupted before every smoke test*"]
+    )
+    assert platform.calls("RollbackVersion") == 0
+    assert platform.active("calc") == 4
+
+
+def test_exitfirst_under_xdist_still_fails_the_gate_and_rolls_back(
+    platform: Platform, suite: pytest.Pytester
+) -> None:
+    result = suite.runpytest_subprocess(*platform.args, "--scriptum-version=4", "-n", "2", "-x")
+    result.stdout.fnmatch_lines(["verdict: FAIL - *", "rollback: rolled_back_verified*"])
+    assert result.ret == 1
+    assert platform.active("calc") == 3
