@@ -23,6 +23,7 @@ from pytest_scriptum._session import Connection, ScriptumSession
 from pytest_scriptum._smoke import SmokeTests, is_smoke, spec_of
 from pytest_scriptum._summary import summary_lines
 from pytest_scriptum.client import ScriptumClient
+from pytest_scriptum.evidence import register_test_evidence
 from pytest_scriptum.markers import MARKER_DOCS
 from pytest_scriptum.runner import PinnedRunner, ThreadResult
 
@@ -68,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_STATE] = state
     config.pluginmanager.register(_ReportHooks(state), "scriptum-report-hooks")
+    register_test_evidence(config, session)
     if controller is not None and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(controller), "scriptum-xdist-controller")
 

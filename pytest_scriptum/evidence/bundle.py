@@ -1,20 +1,41 @@
-"""The JSON evidence bundle (DESIGN.md section 4): one file a reviewer or a postmortem can trust."""
+"""The JSON evidence bundle (DESIGN.md section 4): one file a reviewer or a postmortem can trust.
+
+Its JSON Schema ships with the package (``bundle.schema.json``, Draft 2020-12);
+``validate_bundle`` checks a bundle against it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pytest_scriptum.evidence.redaction import Redactor
 from pytest_scriptum.gate import Verdict
 
-__all__ = ["SCHEMA_VERSION", "build_bundle", "utc_now", "write_bundle"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "InvalidBundleError",
+    "build_bundle",
+    "bundle_schema",
+    "read_bundle",
+    "utc_now",
+    "validate_bundle",
+    "write_bundle",
+]
 
 SCHEMA_VERSION = 1
+_SCHEMA_FILE = "bundle.schema.json"
+
+
+class InvalidBundleError(ValueError):
+    """A bundle that does not match the shipped schema; the message lists every problem and where."""
 
 
 def utc_now() -> str:
@@ -37,12 +58,15 @@ def build_bundle(
     tests: Sequence[dict[str, Any]],
     rollback: dict[str, Any] | None,
     incident: str | None,
+    verification_of: int | None = None,
+    secrets: Iterable[str | None] = (),
 ) -> dict[str, Any]:
-    """Assemble the bundle; values of env keys and the token are never inputs here."""
+    """Assemble the bundle; values of env keys are never inputs here, and ``secrets`` are masked."""
     counts, config = verdict.counts, verdict.config
-    return {
+    bundle = {
         "schema_version": SCHEMA_VERSION,
         "role": role,
+        "verification_of": verification_of,
         "script": script,
         "candidate_version": candidate_version,
         "endpoint": endpoint,
@@ -67,6 +91,8 @@ def build_bundle(
         "tests": list(tests),
         "rollback": rollback,
     }
+    redacted: dict[str, Any] = Redactor(secrets).data(bundle)
+    return redacted
 
 
 def write_bundle(path: Path, bundle: dict[str, Any]) -> None:
@@ -77,3 +103,41 @@ def write_bundle(path: Path, bundle: dict[str, Any]) -> None:
         json.dump(bundle, out, indent=2, sort_keys=False)
         out.write("\n")
     os.replace(tmp, path)
+
+
+@cache
+def _schema_text() -> str:
+    return resources.files("pytest_scriptum.evidence").joinpath(_SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+def bundle_schema() -> dict[str, Any]:
+    """The bundle's JSON Schema (Draft 2020-12), as shipped in the package (a fresh copy)."""
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
+
+
+def validate_bundle(data: Any) -> None:
+    """Raise ``InvalidBundleError`` naming every place where ``data`` breaks the bundle schema."""
+    import jsonschema  # only validation needs it; writing a bundle does not
+
+    validator = jsonschema.Draft202012Validator(bundle_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        problems = "\n".join(f"  {e.json_path}: {e.message}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise InvalidBundleError(f"evidence bundle does not match its schema:\n{problems}{more}")
+
+
+def read_bundle(path: Path) -> dict[str, Any]:
+    """Load a bundle file and validate it; the error names the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidBundleError(f"{path}: not a readable JSON bundle: {exc}") from None
+    try:
+        validate_bundle(data)
+    except InvalidBundleError as exc:
+        raise InvalidBundleError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):  # the schema already says so; this narrows the type
+        raise InvalidBundleError(f"{path}: a bundle is a JSON object")
+    return data

@@ -1,0 +1,476 @@
+"""Allure evidence: per smoke test attachments, steps, labels and links; per session the gate and
+rollback results, ``environment.properties`` and ``executor.json``.
+
+Only used when allure-pytest is active (``--alluredir``); ``allure`` is imported lazily, so the
+plugin works without it. Per-test evidence goes through allure-pytest's own API in the process
+that ran the test (each xdist worker, the verification child). Session results are written as
+Allure result files by the process that owns the gate, at session finish: after allure-pytest
+cleaned the directory (``--clean-alluredir`` acts at configure) and after the verification
+child wrote its own results into the same directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_scriptum import expect
+from pytest_scriptum.evidence.redaction import Redactor
+from pytest_scriptum.gate import Verdict
+from pytest_scriptum.markers import UNSET, Expectation
+from pytest_scriptum.preflight import Preflight
+from pytest_scriptum.rollback import RollbackResult
+from pytest_scriptum.runner import ThreadResult
+
+__all__ = [
+    "ROLLBACK_RESULT_STATUS",
+    "SessionFacts",
+    "allure_active",
+    "allure_dir",
+    "expectation_data",
+    "record_smoke_test",
+    "run_label",
+    "write_session_results",
+]
+
+_LISTENER = "allure_listener"  # the name allure-pytest registers its listener under
+_LOG_TAIL = 256 * 1024  # bytes of the verification log attached to the rollback result
+
+# Rollback status -> Allure status of the "scriptum rollback" result: passed only when the
+# script ended on a verified version; a deliberate no-op is skipped; a human must act otherwise.
+ROLLBACK_RESULT_STATUS: dict[str, str] = {
+    "rolled_back_verified": "passed",
+    "not_needed": "skipped",
+    "disabled": "skipped",
+    "dry_run": "skipped",
+    "candidate_not_active": "skipped",
+    "rolled_back_unverified": "failed",
+    "no_target": "broken",
+    "rollback_failed": "broken",
+    "conflict": "broken",
+}
+_GATE_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "broken"}
+
+
+def allure_active(config: pytest.Config) -> bool:
+    """allure-pytest is installed and writing results (``--alluredir`` was given)."""
+    return config.pluginmanager.get_plugin(_LISTENER) is not None
+
+
+def allure_dir(config: pytest.Config) -> Path | None:
+    """The results directory when allure-pytest is active."""
+    path = getattr(config.option, "allure_report_dir", None)
+    return Path(path).resolve() if path and allure_active(config) else None
+
+
+def run_label(version: int | None, verification_of: int | None) -> str:
+    """The parent suite that keeps the candidate run and the verification re-run apart."""
+    if verification_of is not None:
+        return f"verification v{version} (rollback from v{verification_of})"
+    return f"candidate v{version}"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able form of expectation parts (compiled regexes, the MISSING sentinel, tuples)."""
+    if value is expect.MISSING:
+        return "<missing>"
+    if hasattr(value, "pattern") and hasattr(value, "fullmatch"):
+        return value.pattern
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def expectation_data(expectation: Expectation) -> dict[str, Any]:
+    """The declared expectation as JSON-able data (what the "expected" attachment shows)."""
+    data: dict[str, Any] = {"status": expectation.status, "match": expectation.match}
+    if expectation.output is not UNSET:
+        data["output"] = _plain(expectation.output)
+    for name in ("schema", "approx", "regex"):
+        value = getattr(expectation, name)
+        if value is not None:
+            data[name] = _plain(value)
+    return data
+
+
+def _json(value: Any, redactor: Redactor) -> str:
+    return redactor.text(json.dumps(_plain(value), indent=2, ensure_ascii=False, default=repr))
+
+
+def _allure() -> Any:
+    return importlib.import_module("allure")
+
+
+def _current_test(config: pytest.Config) -> Any:
+    """allure-pytest's result object of the running test (None if it is not reachable)."""
+    logger = getattr(config.pluginmanager.get_plugin(_LISTENER), "allure_logger", None)
+    return logger.get_test(None) if logger is not None else None
+
+
+def _add_steps(config: pytest.Config, result: ThreadResult, redactor: Redactor) -> None:
+    """The thread's steps as Allure steps with their real durations and offsets.
+
+    The platform reports offsets from the thread's start; the thread is placed so that it ends
+    when the test's Allure timeline starts (the run finished before the test body ran).
+    """
+    test = _current_test(config)
+    if test is None:
+        return
+    model = importlib.import_module("allure_commons.model2")
+    end_ms = int(test.start or time.time() * 1000)
+    start_ms = end_ms - round(result.duration_s * 1000)
+    for step in result.steps:
+        begin = start_ms + round(step.offset_ms)
+        details = model.StatusDetails(message=redactor.text(step.error)) if step.error else None
+        test.steps.append(
+            model.TestStepResult(
+                name=f"step {step.name}",
+                status="passed" if step.status == "ok" else "failed",
+                statusDetails=details,
+                stage="finished",
+                start=begin,
+                stop=begin + round(step.duration_ms),
+            )
+        )
+
+
+def record_smoke_test(
+    config: pytest.Config,
+    *,
+    script: str | None,
+    version: int | None,
+    verification_of: int | None,
+    incident: str | None,
+    expectation: Expectation | None,
+    smoke_input: Any,
+    result: ThreadResult | None,
+    mismatches: Sequence[expect.Mismatch],
+    redactor: Redactor,
+) -> None:
+    """Labels, link, attachments and steps of the running smoke test (call from its reports)."""
+    allure = _allure()
+    json_type, text_type = allure.attachment_type.JSON, allure.attachment_type.TEXT
+    dynamic = allure.dynamic
+    if script:
+        dynamic.label("scriptum.script", script)
+    if version is not None:
+        dynamic.label("scriptum.version", str(version))
+        # A parameter is part of Allure's history id: the candidate run and the verification
+        # re-run of one test are two results, not a retry that hides the first.
+        dynamic.parameter("scriptum version", version)
+    dynamic.parent_suite(run_label(version, verification_of))
+    dynamic.tag("scriptum-verification" if verification_of is not None else "scriptum-candidate")
+    if incident:
+        dynamic.issue(incident, name=f"incident {incident}")
+    if expectation is not None:
+        allure.attach(_json(smoke_input, redactor), name="input", attachment_type=json_type)
+        expected = _json(expectation_data(expectation), redactor)
+        allure.attach(expected, name="expected", attachment_type=json_type)
+    if result is None:
+        return
+    allure.attach(_json(result.output, redactor), name="output", attachment_type=json_type)
+    thread = {
+        "thread_id": result.thread_id,
+        "script": result.script,
+        "version": result.version,
+        "status": result.status,
+        "error": result.error,
+        "duration_s": result.duration_s,
+        "env_keys": list(result.env_keys),
+        "request_id": result.request_id,
+        "steps": [
+            {"name": s.name, "status": s.status, "offset_ms": s.offset_ms, "duration_ms": s.duration_ms,
+             "error": s.error}
+            for s in result.steps
+        ],
+    }
+    allure.attach(_json(thread, redactor), name="thread", attachment_type=json_type)
+    if mismatches:
+        found = [
+            {"path": m.path, "message": m.message, "expected": m.expected, "actual": m.actual}
+            for m in mismatches
+        ]
+        allure.attach(_json(found, redactor), name="mismatches", attachment_type=json_type)
+        compared = expectation is not None and expectation.output is not UNSET
+        if expectation is not None and compared and result.status == expectation.status:
+            diff = expect.json_diff(expectation.output, result.output, subset=expectation.match == "subset")
+            if diff:
+                allure.attach(redactor.text(diff), name="diff", attachment_type=text_type)
+    _add_steps(config, result, redactor)
+
+
+# -- session results (the process that owns the gate) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the session-level Allure files say."""
+
+    script: str | None
+    candidate_version: int | None
+    endpoint: str | None
+    transport: str
+    verdict: Verdict
+    preflight: Preflight | None
+    rollback: RollbackResult | None
+    incident: str | None
+    started_at: str
+    exit_code: int | None
+
+
+def _ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+class _ResultWriter:
+    """Writes Allure result files (the ``*-result.json`` format allure-pytest writes)."""
+
+    def __init__(self, directory: Path, redactor: Redactor, link_patterns: Mapping[str, str]) -> None:
+        self.directory = directory
+        self.redactor = redactor
+        self.link_patterns = link_patterns
+
+    def attachment(self, name: str, body: str, *, mime: str, ext: str) -> dict[str, str]:
+        source = f"{uuid.uuid4()}-attachment.{ext}"
+        _write(self.directory / source, self.redactor.text(body).encode("utf-8"))
+        return {"name": name, "source": source, "type": mime}
+
+    def json_attachment(self, name: str, value: Any) -> dict[str, str]:
+        return self.attachment(name, _json(value, self.redactor), mime="application/json", ext="json")
+
+    def issue_link(self, incident: str) -> dict[str, str]:
+        url = self.link_patterns.get("issue", "{}").format(incident)
+        return {"type": "issue", "url": url, "name": f"incident {incident}"}
+
+    def result(self, data: dict[str, Any]) -> Path:
+        key = str(uuid.uuid4())
+        full_name = str(data["fullName"])
+        body = {
+            "uuid": key,
+            "historyId": hashlib.md5(full_name.encode("utf-8")).hexdigest(),
+            "testCaseId": hashlib.md5(full_name.encode("utf-8")).hexdigest(),
+            "stage": "finished",
+            **data,
+        }
+        path = self.directory / f"{key}-result.json"
+        _write(path, self.redactor.text(json.dumps(body, indent=2, ensure_ascii=False)).encode("utf-8"))
+        return path
+
+
+def _labels(facts: SessionFacts, suite: str) -> list[dict[str, str]]:
+    labels = [
+        {"name": "parentSuite", "value": "scriptum promotion"},
+        {"name": "suite", "value": suite},
+        {"name": "tag", "value": "scriptum-promotion"},
+        {"name": "framework", "value": "pytest-scriptum"},
+    ]
+    if facts.script:
+        labels.append({"name": "scriptum.script", "value": facts.script})
+    if facts.candidate_version is not None:
+        labels.append({"name": "scriptum.version", "value": str(facts.candidate_version)})
+    return labels
+
+
+def _step(name: str, status: str, start: int, stop: int, message: str | None = None) -> dict[str, Any]:
+    step: dict[str, Any] = {"name": name, "status": status, "stage": "finished", "start": start, "stop": stop}
+    if message:
+        step["statusDetails"] = {"message": message}
+    return step
+
+
+def _gate_result(writer: _ResultWriter, facts: SessionFacts, start: int, stop: int) -> Path:
+    verdict = facts.verdict
+    steps = []
+    if facts.preflight is not None:
+        for item in sorted(facts.preflight.items, key=lambda i: i.name):
+            steps.append(_step(f"preflight {item.name}", "passed" if item.ok else "failed", start, start,
+                               None if item.ok else item.detail))
+    counts = verdict.counts
+    steps.append(
+        _step(
+            f"4. pinned smoke gate: {counts.passed} passed, {counts.failed} failed, {counts.errors} errors, "
+            f"{counts.skipped} skipped",
+            _GATE_STATUS[verdict.decision],
+            start,
+            stop,
+            verdict.reason,
+        )
+    )
+    gate = {
+        "verdict": verdict.decision,
+        "reason": verdict.reason,
+        "min_pass_rate": verdict.config.min_pass_rate,
+        "min_tests": verdict.config.min_tests,
+        "max_errors": verdict.config.max_errors,
+        "passed": counts.passed,
+        "failed": counts.failed,
+        "errors": counts.errors,
+        "skipped": counts.skipped,
+        "critical_failed": list(counts.critical_failed),
+        "exit_code": facts.exit_code,
+        "endpoint": facts.endpoint,
+    }
+    attachments = [writer.json_attachment("gate", gate)]
+    if facts.preflight is not None:
+        attachments.append(writer.json_attachment("preflight", facts.preflight.as_dict()))
+    return writer.result(
+        {
+            "name": f"scriptum gate {facts.script} v{facts.candidate_version}: {verdict.decision}",
+            "fullName": f"scriptum.gate.{facts.script}.v{facts.candidate_version}",
+            "status": _GATE_STATUS[verdict.decision],
+            "statusDetails": {"message": f"{verdict.decision}: {verdict.reason}"},
+            "description": f"Promotion gate of {facts.script} v{facts.candidate_version} at endpoint "
+            f"{facts.endpoint}: {verdict.reason}",
+            "start": start,
+            "stop": stop,
+            "labels": _labels(facts, "gate"),
+            "links": [writer.issue_link(facts.incident)] if facts.incident else [],
+            "parameters": [{"name": "endpoint", "value": str(facts.endpoint)}],
+            "attachments": attachments,
+            "steps": steps,
+        }
+    )
+
+
+def _tail(path: str | None) -> str | None:
+    if not path or not Path(path).is_file():
+        return None
+    with open(path, "rb") as log:
+        log.seek(0, os.SEEK_END)
+        size = log.tell()
+        log.seek(max(size - _LOG_TAIL, 0))
+        return log.read().decode("utf-8", errors="replace")
+
+
+def _rollback_result(writer: _ResultWriter, facts: SessionFacts, rollback: RollbackResult,
+                     start: int, stop: int) -> Path:
+    status = ROLLBACK_RESULT_STATUS[rollback.status]
+    target = f"v{rollback.to_version}" if rollback.to_version is not None else "(no target)"
+    steps = [
+        _step(
+            f"1. incident recorded: {rollback.incident}" if rollback.incident else "1. no incident id given",
+            "passed" if rollback.incident else "skipped",
+            start,
+            start,
+        ),
+    ]
+    moved = rollback.status in ("rolled_back_verified", "rolled_back_unverified")
+    steps.append(
+        _step(
+            f"2. roll back {rollback.script} v{rollback.from_version} -> {target} (compare-and-set), "
+            f"active after: v{rollback.active_after}",
+            "passed" if moved else status,
+            start,
+            stop,
+            None if moved else rollback.message,
+        )
+    )
+    attachments = [writer.json_attachment("rollback", rollback.as_dict())]
+    verification = rollback.verification
+    if verification is not None:
+        steps.append(
+            _step(
+                f"3. smoke re-run on v{verification.version}: {verification.verdict} ({verification.passed} "
+                f"passed, {verification.failed} failed, {verification.errors} errors)",
+                "passed" if verification.verdict == "pass" else "failed",
+                start,
+                stop,
+                verification.reason,
+            )
+        )
+        log = _tail(verification.log)
+        if log is not None:
+            attachments.append(writer.attachment("verification log", log, mime="text/plain", ext="txt"))
+    if rollback.manual_command:
+        attachments.append(
+            writer.attachment("manual rollback command", rollback.manual_command + "\n", mime="text/plain",
+                              ext="txt")
+        )
+    return writer.result(
+        {
+            "name": f"scriptum rollback {rollback.script} v{rollback.from_version} -> {target}",
+            "fullName": f"scriptum.rollback.{rollback.script}.v{rollback.from_version}",
+            "status": status,
+            "statusDetails": {"message": f"{rollback.status}: {rollback.message}"},
+            "description": rollback.message,
+            "start": start,
+            "stop": stop,
+            "labels": [
+                *_labels(facts, "rollback"),
+                {"name": "scriptum.rollback.status", "value": rollback.status},
+            ],
+            "links": [writer.issue_link(rollback.incident)] if rollback.incident else [],
+            "parameters": [{"name": "rollback mode", "value": rollback.mode}],
+            "attachments": attachments,
+            "steps": steps,
+        }
+    )
+
+
+def _properties(values: Mapping[str, str]) -> str:
+    def escape(text: str, key: bool) -> str:
+        text = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        return text.replace("=", "\\=").replace(":", "\\:").replace(" ", "\\ ") if key else text
+
+    return "".join(f"{escape(k, True)}={escape(v, False)}\n" for k, v in values.items())
+
+
+def write_session_results(
+    directory: Path,
+    facts: SessionFacts,
+    redactor: Redactor,
+    *,
+    link_patterns: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """The gate result, the rollback result (when the gate failed), ``environment.properties``
+    and ``executor.json``; returns the files written. Call once, from the gate's owner."""
+    directory.mkdir(parents=True, exist_ok=True)
+    writer = _ResultWriter(directory, redactor, link_patterns or {})
+    start, stop = _ms(facts.started_at), int(time.time() * 1000)
+    written = [_gate_result(writer, facts, start, stop)]
+    rollback = facts.rollback
+    if rollback is not None and rollback.status != "not_needed":
+        written.append(_rollback_result(writer, facts, rollback, start, stop))
+    environment = {
+        "scriptum.script": str(facts.script),
+        "scriptum.candidate_version": str(facts.candidate_version),
+        "scriptum.endpoint": str(facts.endpoint),
+        "scriptum.transport": facts.transport,
+        "scriptum.verdict": facts.verdict.decision,
+        "scriptum.rollback.status": rollback.status if rollback is not None else "none",
+        "scriptum.rollback.to": str(rollback.to_version) if rollback and rollback.to_version else "",
+        "scriptum.incident": facts.incident or "",
+    }
+    env_path = directory / "environment.properties"
+    _write(env_path, redactor.text(_properties(environment)).encode("utf-8"))
+    executor = {
+        "name": "pytest-scriptum",
+        "type": "pytest",
+        "buildName": f"{facts.script} v{facts.candidate_version}: gate {facts.verdict.decision}, rollback "
+        f"{rollback.status if rollback is not None else 'none'}",
+        "reportName": f"pytest-scriptum {facts.script} v{facts.candidate_version} ({facts.endpoint})",
+    }
+    executor_path = directory / "executor.json"
+    _write(executor_path, redactor.text(json.dumps(executor, indent=2)).encode("utf-8"))
+    return [*written, env_path, executor_path]
