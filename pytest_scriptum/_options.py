@@ -45,13 +45,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+# The platform refuses runs with a longer deadline (RunThread timeout_seconds <= 3600).
+MAX_TIMEOUT_S = 3600.0
+
+
 def _positive_float(raw: str) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise _Invalid("expected a number of seconds > 0") from None
-    if not math.isfinite(value) or value <= 0:
-        raise _Invalid("expected a number of seconds > 0")
+        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
+        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}")
     return value
 
 

@@ -101,6 +101,7 @@ CASE_PARAM: Final = "_scriptum_case"
 STATUSES: Final = ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED")
 ACCEPTED_EXPECT_KEYS: Final = ("output", "match", "schema", "approx", "regex", "status")
 _SCRIPTUM_KWARGS: Final = ("script", "timeout", "env", "critical", "serial")
+_MAX_TIMEOUT_S: Final = 3600.0  # the platform refuses runs with a longer deadline
 _CASE_KEYS: Final = ("id", "input", "expect")
 _MAX_DEPTH: Final = 200
 
@@ -494,6 +495,10 @@ def _scriptum_from_mark(mark: pytest.Mark) -> ScriptumOptions:
     timeout = mark.kwargs.get("timeout")
     if timeout is not None:
         timeout = _finite_float(timeout, "timeout", positive=True)
+        if timeout > _MAX_TIMEOUT_S:
+            raise _Invalid(
+                f"timeout must be at most {_MAX_TIMEOUT_S:g} seconds (the platform's limit), got {timeout:g}"
+            )
     flags: dict[str, bool] = {}
     for name, default in (("env", True), ("critical", False), ("serial", False)):
         value = mark.kwargs.get(name, default)
