@@ -61,6 +61,15 @@ class ApiInterceptor(_ServerInterceptor):
         }
         inner: Callable[[Any, grpc.ServicerContext], Any] = handler.unary_unary
         is_api = service == SCRIPTUM_SERVICE
+        deserialize = handler.request_deserializer
+
+        def lenient_deserialize(data: bytes) -> Any:
+            # grpc answers a deserializer's exception with INTERNAL; malformed bytes are the
+            # caller's mistake, reported as INVALID_ARGUMENT once the caller is authenticated.
+            try:
+                return deserialize(data) if deserialize is not None else data
+            except Exception as exc:
+                return _Malformed(f"malformed {method} request: {exc}")
 
         def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
             if is_api:
@@ -69,6 +78,8 @@ class ApiInterceptor(_ServerInterceptor):
                 org = self._auth.authenticate(
                     metadata.get("authorization"), metadata.get("x-organization-id")
                 )
+                if isinstance(request, _Malformed):
+                    raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, request.message)
                 if is_api:
                     self._apply_faults(method, context)
                 token = _current_org.set(org)
@@ -88,7 +99,7 @@ class ApiInterceptor(_ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             behaviour,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=lenient_deserialize,
             response_serializer=handler.response_serializer,
         )
 
@@ -106,6 +117,13 @@ class ApiInterceptor(_ServerInterceptor):
             raise ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault (stall) on {method}")
         if decision.error is not None:
             raise decision.error
+
+
+class _Malformed:
+    """Stands in for a request whose bytes did not parse."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _abort(context: grpc.ServicerContext, error: ApiError) -> None:
