@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import grpc
 
-__all__ = ["HTTP_STATUS", "ApiError", "http_status_for"]
+__all__ = ["HTTP_STATUS", "MAX_MESSAGE_CHARS", "ApiError", "http_status_for"]
+
+# Messages quote what the caller sent; a huge value must not make the error itself undeliverable
+# (gRPC clients refuse status details over 16 KiB, and non-ASCII is percent-encoded up to 12x).
+MAX_MESSAGE_CHARS = 1000
 
 # docs/http-gateway.md, "Errors".
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
@@ -47,6 +51,8 @@ class ApiError(Exception):
         http_status: int | None = None,
         retry_after_s: float | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
         super().__init__(message)
         self.code = code
         self.message = message
