@@ -8,6 +8,7 @@ address and per-session token to the workers through ``workerinput`` (never on a
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -23,9 +24,11 @@ from pytest_scriptum._options import ScriptumConfig
 from pytest_scriptum.client import ClientSettings, RetryPolicy, ScriptumClient, connect, make_http_client
 from pytest_scriptum.runner import Dispatcher, PinnedRunner
 
-__all__ = ["Connection", "EmbeddedServer", "ScriptumSession", "remote_connection"]
+__all__ = ["VERIFY_EMBEDDED_ENV", "Connection", "EmbeddedServer", "ScriptumSession", "remote_connection"]
 
 EMBEDDED_ORG = "local"
+# Set by the parent for its verification re-run when the parent's server is the embedded one.
+VERIFY_EMBEDDED_ENV = "SCRIPTUM_VERIFICATION_EMBEDDED"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,12 @@ def remote_connection(cfg: ScriptumConfig) -> Connection:
         raise pytest.UsageError(
             "--scriptum-transport=http needs the gateway URL: pass --scriptum-http-url=URL"
         )
-    return Connection(endpoint=cfg.endpoint, http_url=cfg.http_url, org=cfg.org, token=cfg.token)
+    # The verification re-run of an embedded session uses the parent's embedded server: its evidence
+    # must say "embedded" too, never look like a remote endpoint.
+    embedded = cfg.verification_of is not None and os.environ.get(VERIFY_EMBEDDED_ENV) == "1"
+    return Connection(
+        endpoint=cfg.endpoint, http_url=cfg.http_url, org=cfg.org, token=cfg.token, embedded=embedded
+    )
 
 
 class EmbeddedServer:

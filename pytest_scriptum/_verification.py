@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_scriptum._options import ScriptumConfig
-from pytest_scriptum._session import Connection
+from pytest_scriptum._session import VERIFY_EMBEDDED_ENV, Connection
 from pytest_scriptum.rollback import Verification
 
 __all__ = ["VERIFY_TOKEN_ENV", "run_verification"]
@@ -133,6 +133,7 @@ def run_verification(
     argsfile.write_text("\n".join(args) + "\n")
     env = dict(os.environ)
     env[VERIFY_TOKEN_ENV] = conn.token
+    env[VERIFY_EMBEDDED_ENV] = "1" if conn.embedded else "0"
     env.pop("PYTEST_XDIST_WORKER", None)
     rounds = math.ceil(len(nodeids) / max(cfg.concurrency, 1))
     deadline = min(3600.0, 120.0 + rounds * (cfg.timeout + 10.0))
