@@ -1,0 +1,42 @@
+"""Fixtures of the evidence tests (helpers live in evidence_kit.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from evidence_kit import SUITE, write_seed
+
+
+@pytest.fixture(scope="session")
+def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_seed(tmp_path_factory.mktemp("evidence-seed") / "seed")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "SCRIPTUM_VERSION",
+        "SCRIPTUM_SCRIPT",
+        "SCRIPTUM_ENDPOINT",
+        "SCRIPTUM_HTTP_URL",
+        "SCRIPTUM_ORG_ID",
+        "SCRIPTUM_INCIDENT",
+        "DODIL_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, seed_dir: Path) -> pytest.Pytester:
+    """A pytester dir holding the calc smoke suite and its seed, set up for the embedded server."""
+    shutil.copytree(seed_dir, pytester.path / "seed")
+    pytester.makeini(
+        "[pytest]\nscriptum_endpoint = embedded\nscriptum_seed = seed\nscriptum_script = calc\n"
+        "scriptum_evidence = evidence/scriptum.json\n"
+    )
+    pytester.makepyfile(test_calc=SUITE)
+    return pytester
+
+

@@ -1,0 +1,156 @@
+"""Evidence test kit: a tiny smoke suite (a good v1, a regressed v2 that is active) run in pytester
+sessions, and readers for the JUnit, Allure and bundle files those sessions leave behind.
+
+Every bundle a test reads goes through ``read_valid_bundle``, which validates it against the
+schema shipped in the package (``pytest_scriptum.evidence.read_bundle``).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_scriptum.evidence import read_bundle
+
+SCRIPT = "calc"
+TENANT_ENV = {"API_SECRET": "tenant-secret-value-1f5e", "DB_HOST": "db.evidence.invalid"}
+
+# v2 is the regression: sums of 10 or more come out one short.
+HANDLERS = {
+    1: """
+        def handler(event, context):
+            with context.step("add"):
+                total = event["a"] + event["b"]
+            with context.step("enrich"):
+                configured = bool((getattr(context, "env", None) or {}).get("API_SECRET"))
+            return {"sum": total, "secret_configured": configured}
+    """,
+    2: """
+        def handler(event, context):
+            with context.step("add"):
+                total = event["a"] + event["b"]
+                if total >= 10:
+                    total -= 1
+            with context.step("enrich"):
+                configured = bool((getattr(context, "env", None) or {}).get("API_SECRET"))
+            return {"sum": total, "secret_configured": configured}
+    """,
+}
+
+SUITE = '''
+import pytest
+
+pytestmark = pytest.mark.scriptum("calc")
+
+
+@pytest.mark.smoke_input({"a": 2, "b": 3})
+@pytest.mark.smoke_expect({"sum": 5})
+def test_small_sum(smoke_thread):
+    assert smoke_thread.steps[0].name == "add"
+
+
+@pytest.mark.scriptum("calc", critical=True)
+@pytest.mark.smoke_input({"a": 20, "b": 30})
+@pytest.mark.smoke_expect({"sum": 50, "secret_configured": True})
+def test_big_sum(smoke_thread):
+    pass
+
+
+def test_runner_only(scriptum_runner):
+    assert scriptum_runner.run({"a": 1, "b": 1}).output["sum"] == 2
+'''
+
+
+def write_seed(root: Path, tenant_env: Mapping[str, str] = TENANT_ENV) -> Path:
+    """A seed with calc v1 (good) and v2 (regressed, active): its rollback target is v1."""
+    scripts = root / "scripts" / SCRIPT
+    scripts.mkdir(parents=True)
+    (root / "tenant.env").write_text("".join(f"{k}={v}\n" for k, v in tenant_env.items()))
+    (scripts / "script.yaml").write_text("active: 2\nenv:\n  MODE: strict\n")
+    for version, source in HANDLERS.items():
+        (scripts / f"v{version}").mkdir()
+        (scripts / f"v{version}" / "handler.py").write_text(textwrap.dedent(source))
+    return root
+
+
+def read_valid_bundle(path: Path) -> dict[str, Any]:
+    """Load a bundle and fail the test unless it matches the shipped schema."""
+    assert path.is_file(), f"no bundle at {path}"
+    return read_bundle(path)
+
+
+@dataclass(frozen=True)
+class JUnitCase:
+    name: str
+    properties: dict[str, str]
+    failed: bool
+
+
+@dataclass(frozen=True)
+class JUnit:
+    suite_properties: dict[str, str]
+    cases: dict[str, JUnitCase]
+
+
+def read_junit(path: Path) -> JUnit:
+    """Suite properties and per-test properties of a JUnit XML file."""
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None, f"no testsuite in {path}"
+    props = {p.get("name", ""): p.get("value", "") for p in suite.findall("properties/property")}
+    cases = {}
+    for case in suite.findall("testcase"):
+        name = case.get("name", "")
+        cases[name] = JUnitCase(
+            name=name,
+            properties={p.get("name", ""): p.get("value", "") for p in case.findall("properties/property")},
+            failed=case.find("failure") is not None or case.find("error") is not None,
+        )
+    return JUnit(props, cases)
+
+
+@dataclass(frozen=True)
+class AllureResults:
+    directory: Path
+    results: list[dict[str, Any]]
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["name"] == name]
+
+    def one(self, name: str, parent_suite: str) -> dict[str, Any]:
+        found = [r for r in self.named(name) if labels(r).get("parentSuite") == parent_suite]
+        assert len(found) == 1, f"{len(found)} results named {name!r} in {parent_suite!r}: {self.names()}"
+        return found[0]
+
+    def names(self) -> list[tuple[str, str | None]]:
+        return sorted((r["name"], labels(r).get("parentSuite")) for r in self.results)
+
+    def attachment(self, result: dict[str, Any], name: str) -> str:
+        found = [a for a in result.get("attachments", []) if a["name"] == name]
+        assert len(found) == 1, f"attachment {name!r} of {result['name']}: {result.get('attachments')}"
+        return (self.directory / found[0]["source"]).read_text(encoding="utf-8")
+
+
+def labels(result: Mapping[str, Any]) -> dict[str, str]:
+    return {label["name"]: label["value"] for label in result.get("labels", [])}
+
+
+def read_allure(directory: Path) -> AllureResults:
+    return AllureResults(
+        directory,
+        [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*-result.json"))],
+    )
+
+
+def every_file(*roots: Path) -> Iterator[Path]:
+    """Every file under the given files or directories."""
+    for root in roots:
+        if root.is_file():
+            yield root
+        elif root.is_dir():
+            yield from (p for p in sorted(root.rglob("*")) if p.is_file())
