@@ -75,6 +75,8 @@ def test_version_drift_is_an_error_not_a_failure(
             "*version drift: the run was pinned to shop v3 but the platform reported shop v4 (thread *)*",
         ]
     )
+    # one clear message per error, not the platform exception chained under the plugin's own
+    assert "During handling of the above exception" not in result.stdout.str()
     # platform errors over the (zero) budget: the gate cannot decide, and it rolls nothing back
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - *"])
     assert result.ret == 20
