@@ -48,7 +48,9 @@ def generate() -> dict[str, str]:
         for name in FILES:
             text = (gen / name).read_text()
             text = text.replace("from dodil.scriptum.v1 import", "from pytest_scriptum._proto import")
-            text = text.replace("import dodil.scriptum.v1.scriptum_pb2", "import pytest_scriptum._proto.scriptum_pb2")
+            text = text.replace(
+                "import dodil.scriptum.v1.scriptum_pb2", "import pytest_scriptum._proto.scriptum_pb2"
+            )
             text = text.replace("dodil.scriptum.v1.scriptum_pb2.", "pytest_scriptum._proto.scriptum_pb2.")
             out[name] = text
         return out
