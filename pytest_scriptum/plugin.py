@@ -59,6 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
     cfg = resolve(config)
     workerinput = getattr(config, "workerinput", None)
     worker = workerinput is not None
+    if cfg.no_env and not worker:  # once, from the process that owns the session
+        config.issue_config_time_warning(
+            pytest.PytestWarning(
+                "--scriptum-no-env: smoke threads run without env resolution; the runbook says keep it "
+                "on (a smoke run without the effective env proves little about production)"
+            ),
+            stacklevel=2,
+        )
     connection = None
     if workerinput is not None and workerinput.get("scriptum"):
         connection = Connection.from_workerinput(workerinput["scriptum"])
