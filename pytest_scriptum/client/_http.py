@@ -125,14 +125,15 @@ class HttpClient(ClientBase):
             body = json_format.MessageToDict(request, preserving_proto_field_name=True)
             for name in fields:
                 body.pop(name, None)
-        token = self._settings.token
+        # No local variable holds the token: pytest --showlocals prints the locals of this frame.
         try:
             reply = self._http.request(verb, path, json=body, timeout=timeout_s)
         except httpx.TimeoutException as exc:
             raise ScriptumError("DEADLINE_EXCEEDED", redact(
-                f"no response within {timeout_s:g}s ({type(exc).__name__})", token), method) from None
+                f"no response within {timeout_s:g}s ({type(exc).__name__})", self._settings.token),
+                method) from None
         except httpx.TransportError as exc:  # refused, reset, DNS, TLS: the gateway is not reachable
-            text = redact(f"{type(exc).__name__}: {exc}", token)
+            text = redact(f"{type(exc).__name__}: {exc}", self._settings.token)
             raise ScriptumError("UNAVAILABLE", text, method) from None
         except RuntimeError as exc:  # httpx raises it for a request on a closed client
             # The caller closed the client (session teardown): like a cancelled call, pointless to retry.
@@ -143,7 +144,8 @@ class HttpClient(ClientBase):
             return json_format.ParseDict(reply.json(), response(), ignore_unknown_fields=True)
         except (ValueError, json_format.ParseError) as exc:
             raise ScriptumError("INTERNAL", redact(
-                f"unreadable {response.DESCRIPTOR.name} from the gateway: {exc}", token), method) from None
+                f"unreadable {response.DESCRIPTOR.name} from the gateway: {exc}", self._settings.token),
+                method) from None
 
     def _run_thread(self, request: pb.RunThreadRequest, cancel: threading.Event | None) -> pb.Thread:
         deadline_s = self._run_deadline_s(request)
