@@ -22,6 +22,7 @@ import pytest
 
 from pytest_scriptum._options import ScriptumConfig
 from pytest_scriptum.client import ClientSettings, RetryPolicy, ScriptumClient, connect, make_http_client
+from pytest_scriptum.client._settings import check_http_url
 from pytest_scriptum.runner import Dispatcher, PinnedRunner
 
 __all__ = ["VERIFY_EMBEDDED_ENV", "Connection", "EmbeddedServer", "ScriptumSession", "remote_connection"]
@@ -84,6 +85,13 @@ def remote_connection(cfg: ScriptumConfig) -> Connection:
         raise pytest.UsageError(
             "--scriptum-transport=http needs the gateway URL: pass --scriptum-http-url=URL"
         )
+    if cfg.http_url:
+        # Checked here, before any call: raised later (building the client) it was an INTERNALERROR.
+        try:
+            check_http_url(cfg.http_url, insecure=cfg.insecure)
+        except ValueError as exc:
+            source = cfg.sources.get("http_url", "scriptum_http_url")
+            raise pytest.UsageError(f"{exc} (from {source})") from None
     # The verification re-run of an embedded session uses the parent's embedded server: its evidence
     # must say "embedded" too, never look like a remote endpoint.
     embedded = cfg.verification_of is not None and os.environ.get(VERIFY_EMBEDDED_ENV) == "1"
