@@ -158,12 +158,12 @@ class Controller:
             # Ctrl-C: a human stopped the gate; half the evidence decides nothing, so nothing rolls
             # back, and the exit code stays pytest's own "interrupted".
             self.interrupted = True
-            self.verdict = Verdict(
-                "inconclusive",
-                "the session was interrupted before every smoke test finished",
-                counts,
-                self.gate_config,
+            why = (
+                "collection errors: no smoke test ran"
+                if self._collection_failed()
+                else "the session was interrupted before every smoke test finished"
             )
+            self.verdict = Verdict("inconclusive", why, counts, self.gate_config)
         else:
             self.verdict = evaluate(
                 counts,
@@ -189,6 +189,11 @@ class Controller:
         pytest_session.exitstatus = self.exit_code
         self._write_bundle()
         publish_session_evidence(self)  # JUnit suite properties, Allure session files
+
+    def _collection_failed(self) -> bool:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        errors = reporter.stats.get("error", []) if reporter is not None else []
+        return any(isinstance(r, pytest.CollectReport) for r in errors)
 
     def _stopped_on_purpose(self, pytest_session: pytest.Session) -> bool:
         """-x / --maxfail (also xdist's) or fail-fast stopped the run, not a Ctrl-C."""

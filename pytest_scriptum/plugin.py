@@ -19,6 +19,7 @@ import pytest
 from pytest_scriptum import hooks
 from pytest_scriptum._controller import Controller
 from pytest_scriptum._options import ScriptumConfig, add_options, resolve
+from pytest_scriptum._records import REPORT_ATTR
 from pytest_scriptum._session import Connection, ScriptumSession
 from pytest_scriptum._smoke import SmokeTests, is_smoke, spec_of
 from pytest_scriptum._summary import summary_lines
@@ -125,8 +126,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     state = _state(session.config)
     if state.controller is not None and state.controller.preflight_failed:
         return True  # the checklist failed: no smoke test runs, the gate is inconclusive
-    if state.controller is not None and state.controller.gated and not state.worker:
-        state.smoke.dispatch()
+    collection_failed = session.testsfailed and not session.config.option.continue_on_collection_errors
+    if state.controller is not None and state.controller.gated and not state.worker and not collection_failed:
+        state.smoke.dispatch()  # (pytest's own run loop stops at once after collection errors)
     return None
 
 
@@ -195,6 +197,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
     ):
         terminalreporter.write_line(line, **({color: True, "bold": True} if i == 0 else {}))
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    # A platform fault raised in a test body (e.g. version drift in scriptum_runner.run) is the
+    # platform's fault: show it as an error, as the gate counts it, not as a candidate failure.
+    info = getattr(report, REPORT_ATTR, None)
+    if report.when == "call" and report.failed and info and info.get("platform_error"):
+        return "error", "E", "ERROR"
+    return None
 
 
 class _ReportHooks:

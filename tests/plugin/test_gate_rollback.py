@@ -370,3 +370,12 @@ def test_exitfirst_under_xdist_still_fails_the_gate_and_rolls_back(
     result.stdout.fnmatch_lines(["verdict: FAIL - *", "rollback: rolled_back_verified*"])
     assert result.ret == 1
     assert platform.active("calc") == 3
+
+
+def test_collection_error_is_inconclusive_and_says_so(platform: Platform, suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_broken="import this_module_does_not_exist\n")
+    result = suite.runpytest(*platform.args, "--scriptum-version=4")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - collection errors: no smoke test ran"])
+    assert platform.calls("RunThread") == 0
+    assert platform.active("calc") == 4
