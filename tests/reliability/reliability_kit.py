@@ -9,7 +9,6 @@ handler option) and reports its version, so a drift or a wrong pin is visible in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +116,3 @@ class Platform:
 
     def close(self) -> None:
         self._channel.close()
-
-
-def outcome_lines(result: Any, names: Sequence[str]) -> dict[str, str]:
-    """``{test name: PASSED/FAILED/ERROR}`` from a ``-rA``/``-v`` style run's output."""
-    found: dict[str, str] = {}
-    for line in result.outlines:
-        for name in names:
-            if f"::{name} " in line or line.endswith(f"::{name}"):
-                for word in ("PASSED", "FAILED", "ERROR"):
-                    if word in line:
-                        found[name] = word
-    return found
