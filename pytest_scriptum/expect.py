@@ -141,13 +141,15 @@ class _Tolerance:
 def _numbers_match(expected: float, actual: float, tolerance: float | None) -> bool:
     if tolerance is None:
         return expected == actual
+    if isinstance(expected, int) and isinstance(actual, int):
+        return abs(expected - actual) <= tolerance  # exact: big ints never pass through floats
     try:
         difference = abs(expected - actual)
-        scale = max(abs(expected), abs(actual))
+        # a few ulps of slack: 1.1 - 1.0 is 0.10000000000000009, which a tolerance of 0.1 must accept
+        slack = 4 * sys.float_info.epsilon * max(abs(expected), abs(actual))
     except OverflowError:  # a huge int against a float: not within any finite tolerance
         return False
-    # a few ulps of slack: 1.1 - 1.0 is 0.10000000000000009, which a tolerance of 0.1 must accept
-    return difference <= tolerance + 4 * sys.float_info.epsilon * scale
+    return difference <= tolerance + slack
 
 
 def _compare(

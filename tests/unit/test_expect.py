@@ -157,6 +157,10 @@ def test_approx_does_not_make_strings_or_bools_numbers() -> None:
 def test_nan_never_matches_and_huge_ints_do_not_crash() -> None:
     assert mismatches(Expectation(output={"a": 1.0}, approx=1.0), {"a": float("nan")}) != []
     assert mismatches(Expectation(output={"a": 10**400}, approx=1.0), {"a": 1.5}) != []
+    # two huge ints compare exactly, within the tolerance, without passing through floats
+    assert mismatches(Expectation(output={"a": 10**400}, approx=0.0), {"a": 10**400}) == []
+    assert mismatches(Expectation(output={"a": 10**400}, approx=1.0), {"a": 10**400 + 1}) == []
+    assert mismatches(Expectation(output={"a": 10**400}, approx=1.0), {"a": 10**400 + 2}) != []
 
 
 # --- schema ------------------------------------------------------------------------------------
