@@ -96,6 +96,14 @@ def _args(
     return args
 
 
+def _child_env(conn: Connection) -> dict[str, str]:
+    # Built at the call, never held in run_verification's locals (pytest --showlocals prints those).
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
+    env[VERIFY_TOKEN_ENV] = conn.token
+    env[VERIFY_EMBEDDED_ENV] = "1" if conn.embedded else "0"
+    return env
+
+
 def run_verification(
     cfg: ScriptumConfig,
     conn: Connection,
@@ -131,10 +139,6 @@ def run_verification(
     # An args file keeps thousands of node ids off the command line (pytest >= 8.2 reads "@file").
     argsfile = workdir / f"verification-v{target}.args"
     argsfile.write_text("\n".join(args) + "\n")
-    env = dict(os.environ)
-    env[VERIFY_TOKEN_ENV] = conn.token
-    env[VERIFY_EMBEDDED_ENV] = "1" if conn.embedded else "0"
-    env.pop("PYTEST_XDIST_WORKER", None)
     rounds = math.ceil(len(nodeids) / max(cfg.concurrency, 1))
     deadline = min(3600.0, 120.0 + rounds * (cfg.timeout + 10.0))
     try:
@@ -142,7 +146,7 @@ def run_verification(
             proc = subprocess.run(
                 [sys.executable, "-m", "pytest", f"@{argsfile}"],
                 cwd=rootdir,
-                env=env,
+                env=_child_env(conn),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=deadline,

@@ -281,7 +281,8 @@ def _apply_path_params(message: Message, params: dict[str, str]) -> None:
 def build_app(api: ScriptumApi, auth: Authenticator, ready: Callable[[], bool]) -> Starlette:
     """The gateway's ASGI app. `/ready` and `/health` need no credentials; `/v1/...` does."""
     gateway = _Gateway(api, auth, ready)
-    verbs = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    # Every verb reaches dispatch, so an unsupported one gets the gateway's JSON error, not Starlette's text.
+    verbs = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
     return Starlette(
         routes=[
             Route("/ready", gateway.ready, methods=["GET"]),

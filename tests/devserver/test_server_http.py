@@ -116,6 +116,7 @@ def test_bad_input_maps_to_status_and_server_keeps_serving(http: httpx.Client) -
         (http.get("/v1/scriptum/threads/nope"), 404, "thread 'nope' not found"),
         (http.get("/v1/scriptum/nowhere"), 404, "no route GET /v1/scriptum/nowhere"),
         (http.delete("/v1/scriptum/scripts/echo"), 405, "allowed: GET"),
+        (http.options("/v1/scriptum/scripts/echo"), 405, "OPTIONS is not supported"),
     ]
     for response, status, needle in cases:
         assert response.status_code == status, response.text
