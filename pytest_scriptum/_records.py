@@ -13,7 +13,7 @@ channel like any report attribute); reports without it are not smoke tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,10 +107,6 @@ class RecordBook:
                 rec.outcome = new
                 rec.error = _short_error(report)
         return rec
-
-    def finished(self) -> Iterable[TestRecord]:
-        """Records whose teardown was reported (the test is over)."""
-        return (r for r in self.records.values() if "teardown" in r.phases)
 
     def counts(self) -> GateCounts:
         """Gate counts over every recorded smoke test."""

@@ -268,8 +268,3 @@ class Dispatcher:
         return self._runner.run(
             request.input, script=request.script, timeout=request.timeout, env=request.env, cancel=cancel
         )
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for an error outcome (never includes a token: client errors are redacted)."""
-    return f"{type(exc).__name__}: {exc}"
