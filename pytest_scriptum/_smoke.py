@@ -45,22 +45,27 @@ def is_smoke(item: pytest.Item) -> bool:
     return any(name in names for name in SMOKE_FIXTURES)
 
 
-def _xdist_pending(config: pytest.Config, items: Sequence[pytest.Item]) -> list[pytest.Item]:
+def _xdist_interactor(config: pytest.Config) -> Any | None:
+    """xdist's worker-side plugin, which holds the queue of tests handed to this worker."""
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
+            return plugin
+    return None
+
+
+def _xdist_pending(interactor: Any, items: Sequence[pytest.Item]) -> list[pytest.Item]:
     """Items this xdist worker was already told to run (its queue), in order.
 
     xdist hands tests to a worker in batches; peeking at the worker's queue lets it dispatch
     runs for the tests it already owns. Without that internal queue, runs start per test.
     """
-    for plugin in config.pluginmanager.get_plugins():
-        if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
-            indices: list[int] = []
-            current = getattr(plugin, "nextitem_index", None)
-            if isinstance(current, int):
-                indices.append(current)
-            with plugin.torun.lock() as queue:
-                indices.extend(i for i in queue if isinstance(i, int))
-            return [items[i] for i in indices if 0 <= i < len(items)]
-    return []
+    indices: list[int] = []
+    current = getattr(interactor, "nextitem_index", None)
+    if isinstance(current, int):
+        indices.append(current)
+    with interactor.torun.lock() as queue:
+        indices.extend(i for i in queue if isinstance(i, int))
+    return [items[i] for i in indices if 0 <= i < len(items)]
 
 
 class SmokeTests:
@@ -74,6 +79,7 @@ class SmokeTests:
         self._all_items: list[pytest.Item] = []  # every selected test (xdist indices point here)
         self._worker = hasattr(config, "workerinput")
         self.usage_problem: str | None = None
+        self._interactor: Any | None = None  # xdist's WorkerInteractor, found on first use
 
     # -- collection ------------------------------------------------------------------------
     def generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -145,7 +151,12 @@ class SmokeTests:
         if self.session.cfg.version is None:
             return
         if items is None:
-            items = _xdist_pending(self.config, self._all_items) if self._worker else self._items
+            if self._worker:
+                if self._interactor is None:
+                    self._interactor = _xdist_interactor(self.config)
+                items = _xdist_pending(self._interactor, self._all_items) if self._interactor else []
+            else:
+                items = self._items
         todo = [
             (item.nodeid, self._request(item.stash[SPEC_KEY]))
             for item in items
