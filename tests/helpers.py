@@ -22,7 +22,6 @@ __all__ = [
     "EXAMPLE_SUITE",
     "SHOP",
     "SHOP_SECRETS",
-    "clear_scriptum_env",
     "copy_example_suite",
     "outcomes",
     "write_seed",
@@ -33,7 +32,8 @@ __all__ = [
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SUITE = REPO / "example_suites" / "invoice_parser"
 
-# Environment variables the plugin reads: an outer environment must not leak into inner sessions.
+# Environment variables the plugin reads: an outer environment must not leak into inner sessions
+# (tests/conftest.py deletes them before every test).
 ENV_VARS = (
     "SCRIPTUM_VERSION",
     "SCRIPTUM_SCRIPT",
@@ -46,12 +46,6 @@ ENV_VARS = (
 
 # "PASSED path::test", "FAILED path::test - message", "ERROR path::test - message" (from -rA).
 _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
-
-
-def clear_scriptum_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove every variable the plugin reads, so inner sessions see only what a test sets."""
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
 
 
 def write_seed(

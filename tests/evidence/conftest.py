@@ -14,20 +14,6 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_seed(tmp_path_factory.mktemp("evidence-seed") / "seed")
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "SCRIPTUM_VERSION",
-        "SCRIPTUM_SCRIPT",
-        "SCRIPTUM_ENDPOINT",
-        "SCRIPTUM_HTTP_URL",
-        "SCRIPTUM_ORG_ID",
-        "SCRIPTUM_INCIDENT",
-        "DODIL_TOKEN",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def suite(pytester: pytest.Pytester, seed_dir: Path) -> pytest.Pytester:
     """A pytester dir holding the calc smoke suite and its seed, set up for the embedded server."""

@@ -9,7 +9,7 @@ collects; an unregistered marker shows that ``--strict-markers`` is on in that s
 from __future__ import annotations
 
 import pytest
-from helpers import SHOP, clear_scriptum_env, write_shop_seed, write_smoke_ini
+from helpers import SHOP, write_shop_seed, write_smoke_ini
 
 # file stem -> (test source below the imports, test name, marker, problem as an fnmatch pattern)
 CASES: dict[str, tuple[str, str, str, str]] = {
@@ -101,10 +101,7 @@ def test_typo_in_marker_name():
 """
 
 
-def test_bad_markers_are_collection_errors_naming_test_marker_and_file(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clear_scriptum_env(monkeypatch)
+def test_bad_markers_are_collection_errors_naming_test_marker_and_file(pytester: pytest.Pytester) -> None:
     write_shop_seed(pytester.path / "seed")
     write_smoke_ini(pytester, script=SHOP, scriptum_version="3")
     pytester.makepyfile(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import EXAMPLE_SUITE, clear_scriptum_env, copy_example_suite, outcomes
+from helpers import EXAMPLE_SUITE, copy_example_suite, outcomes
 
 # A README row of the v4 table: | `smoke/...::test_x` ... | ... | `$.total: expected 12480.0, got 12.0`, ...
 _REGRESSION_ROW = re.compile(r"^\| `(smoke/[^`]+::[^`]+)`.*`\$\.total: expected (\S+), got (\S+)`")
@@ -27,8 +27,7 @@ def regression_cases() -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    clear_scriptum_env(monkeypatch)
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     copy_example_suite(pytester)
     return pytester
 

@@ -50,8 +50,6 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platfo
     server = DevServer(data_dir=tmp_path / "data", seed=seed, principals={TOKEN: ORG})
     server.start()
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
-    for name in ("SCRIPTUM_VERSION", "SCRIPTUM_ENDPOINT", "SCRIPTUM_INCIDENT"):
-        monkeypatch.delenv(name, raising=False)
     plat = Platform(server)
     yield plat
     plat.close()

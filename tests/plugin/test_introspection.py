@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import pytest
-from helpers import clear_scriptum_env
 
 MARKER_SIGNATURES = (
     "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False): *",
@@ -27,11 +26,6 @@ FIXTURES = {
     ),
     "smoke_thread": ("", "The ThreadResult of this test's marker-declared run *"),
 }
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_scriptum_env(monkeypatch)
 
 
 def test_markers_lists_the_four_markers_with_signatures(pytester: pytest.Pytester) -> None:

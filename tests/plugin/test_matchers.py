@@ -13,7 +13,7 @@ import json
 import re
 
 import pytest
-from helpers import SHOP, SHOP_SECRETS, clear_scriptum_env, outcomes, write_shop_seed, write_smoke_ini
+from helpers import SHOP, SHOP_SECRETS, outcomes, write_shop_seed, write_smoke_ini
 
 MATCHERS = """
 import pytest
@@ -311,8 +311,7 @@ DIFFS = {
 
 
 @pytest.fixture
-def shop_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    clear_scriptum_env(monkeypatch)
+def shop_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     write_shop_seed(pytester.path / "seed")
     write_smoke_ini(pytester, script=SHOP, scriptum_version="3")
     pytester.makepyfile(test_shop_matchers=MATCHERS, test_shop_fixtures=FIXTURES % {"secrets": SHOP_SECRETS})

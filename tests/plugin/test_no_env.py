@@ -10,7 +10,7 @@ test_matchers.py's ``test_smoke_thread_fields``.
 from __future__ import annotations
 
 import pytest
-from helpers import SHOP, clear_scriptum_env, outcomes, write_shop_seed, write_smoke_ini
+from helpers import SHOP, outcomes, write_shop_seed, write_smoke_ini
 
 SUITE = """
 import pytest
@@ -45,10 +45,7 @@ def test_declared_schema_of_a_version_without_one():
 """
 
 
-def test_no_env_hides_env_and_declared_without_schema_fails(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clear_scriptum_env(monkeypatch)
+def test_no_env_hides_env_and_declared_without_schema_fails(pytester: pytest.Pytester) -> None:
     write_shop_seed(pytester.path / "seed")
     write_smoke_ini(pytester, script=SHOP)
     pytester.makepyfile(test_shop_no_env=SUITE)

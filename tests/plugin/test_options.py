@@ -4,22 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-ENV_VARS = (
-    "SCRIPTUM_VERSION",
-    "SCRIPTUM_SCRIPT",
-    "SCRIPTUM_ENDPOINT",
-    "SCRIPTUM_HTTP_URL",
-    "SCRIPTUM_ORG_ID",
-    "SCRIPTUM_INCIDENT",
-    "DODIL_TOKEN",
-)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
 
 def header(result: pytest.RunResult) -> str:
     lines = [ln for ln in result.outlines if ln.startswith("scriptum: ")]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SHOP, clear_scriptum_env, outcomes, write_shop_seed
+from helpers import SHOP, outcomes, write_shop_seed
 
 from pytest_scriptum._proto import scriptum_pb2
 from pytest_scriptum.devserver import DevServer, ServerAddresses
@@ -40,7 +40,6 @@ def test_runner_run(scriptum_runner):
 
 @pytest.fixture
 def drifting_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerAddresses]:
-    clear_scriptum_env(monkeypatch)
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
     server = DevServer(
         data_dir=tmp_path / "data",

@@ -11,20 +11,11 @@ from reliability_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, Platform, write_
 
 from pytest_scriptum.devserver import DevServer
 
-_SCRIPTUM_ENV = (
-    "SCRIPTUM_VERSION",
-    "SCRIPTUM_SCRIPT",
-    "SCRIPTUM_ENDPOINT",
-    "SCRIPTUM_HTTP_URL",
-    "SCRIPTUM_ORG_ID",
-    "SCRIPTUM_INCIDENT",
-)
-
 
 @pytest.fixture(autouse=True)
-def _inner_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _SCRIPTUM_ENV:
-        monkeypatch.delenv(name, raising=False)
+def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner sessions authenticate with DODIL_TOKEN, as in CI (tests/conftest.py cleared the rest)."""
+    """Inner sessions authenticate with DODIL_TOKEN, as in CI (tests/conftest.py cleared the rest)."""
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
 
 

@@ -13,15 +13,9 @@ from pytest_scriptum.devserver import DevServer
 
 
 @pytest.fixture(autouse=True)
-def _inner_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "SCRIPTUM_VERSION",
-        "SCRIPTUM_SCRIPT",
-        "SCRIPTUM_ENDPOINT",
-        "SCRIPTUM_HTTP_URL",
-        "SCRIPTUM_ORG_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner sessions authenticate with DODIL_TOKEN, as in CI (tests/conftest.py cleared the rest)."""
+    """Inner sessions authenticate with DODIL_TOKEN, as in CI (tests/conftest.py cleared the rest)."""
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
 
 

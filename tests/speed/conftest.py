@@ -6,15 +6,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from speed_kit import ENV_VARS, ORG, TOKEN, Platform, StartPlatform, write_seed
+from speed_kit import ORG, TOKEN, Platform, StartPlatform, write_seed
 
 from pytest_scriptum.devserver import DevServer
 
 
 @pytest.fixture(autouse=True)
 def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+    """Inner sessions authenticate with DODIL_TOKEN, as in CI (tests/conftest.py cleared the rest)."""
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
 
 

@@ -23,14 +23,6 @@ TOKEN = "speed-token-4f1c9a0e77"
 ORG = "speed"
 SCRIPT = "svc"
 CANDIDATE = 2  # v1 is the known-good rollback target, v2 the (active) candidate
-ENV_VARS = (
-    "SCRIPTUM_VERSION",
-    "SCRIPTUM_SCRIPT",
-    "SCRIPTUM_ENDPOINT",
-    "SCRIPTUM_HTTP_URL",
-    "SCRIPTUM_ORG_ID",
-    "SCRIPTUM_INCIDENT",
-)
 # Far longer than any test should take; only reached when the behaviour under test is broken.
 SETTLE_LIMIT_S = 30.0
 
