@@ -10,18 +10,27 @@ import json
 import re
 import shutil
 import textwrap
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
+
+from pytest_scriptum._proto import scriptum_pb2 as pb
+from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
+from pytest_scriptum.devserver import DevServer
 
 __all__ = [
     "ENV_VARS",
     "EXAMPLE_SUITE",
     "SHOP",
     "SHOP_SECRETS",
+    "Platform",
+    "auth",
     "copy_example_suite",
     "outcomes",
     "write_seed",
@@ -46,6 +55,140 @@ ENV_VARS = (
 
 # "PASSED path::test", "FAILED path::test - message", "ERROR path::test - message" (from -rA).
 _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
+
+
+def auth(token: str, org: str) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata that authenticates as ``token`` in organization ``org``."""
+    return (("authorization", f"Bearer {token}"), ("x-organization-id", org))
+
+
+class Platform:
+    """A running dev server, driven and read by the outer test over its real gRPC port.
+
+    Build it from addresses (``Platform(grpc, http, token=..., org=...)``) when someone else owns
+    the server, or with ``Platform.of(server, ...)`` to own a started DevServer: ``close()`` then
+    stops it too. ``script`` and ``version`` are defaults of ``args()`` and of the script readers;
+    ``session_args`` are appended to every inner session's args (before the call's own).
+    """
+
+    def __init__(
+        self,
+        grpc_target: str,
+        http_url: str,
+        *,
+        token: str,
+        org: str,
+        script: str | None = None,
+        version: int | None = None,
+        session_args: tuple[str, ...] = (),
+        server: DevServer | None = None,
+    ) -> None:
+        self.grpc = grpc_target
+        self.http = http_url
+        self.org = org
+        self.script_name = script
+        self.version = version
+        self.session_args = session_args
+        self.server = server
+        self.channel = grpc.insecure_channel(grpc_target)
+        self.stub = pb_grpc.ScriptumServiceStub(self.channel)
+        self.admin = pb_grpc.ScriptumDevAdminStub(self.channel)
+        self.metadata = auth(token, org)
+
+    @classmethod
+    def of(cls, server: DevServer, **options: Any) -> Platform:
+        """The platform of a started ``server``, which ``close()`` stops."""
+        return cls(server.addresses.grpc, server.addresses.http, server=server, **options)
+
+    def args(self, *extra: str, version: int | None = None) -> list[str]:
+        """CLI args that point an inner pytest session at this server (pinning ``version``, if any)."""
+        version = self.version if version is None else version
+        return [
+            f"--scriptum-endpoint={self.grpc}",
+            f"--scriptum-http-url={self.http}",
+            f"--scriptum-org={self.org}",
+            *([f"--scriptum-script={self.script_name}"] if self.script_name is not None else []),
+            *([f"--scriptum-version={version}"] if version is not None else []),
+            "-p",
+            "no:cacheprovider",
+            *self.session_args,
+            *extra,
+        ]
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _name(self, name: str | None) -> str:
+        name = self.script_name if name is None else name
+        assert name is not None, "no script name given and this platform has no default script"
+        return name
+
+    def script(self, name: str | None = None) -> pb.Script:
+        return self.stub.GetScript(
+            pb.GetScriptRequest(name=self._name(name)), metadata=self.metadata, timeout=10
+        )
+
+    def active(self, name: str | None = None) -> int:
+        return self.script(name).active_version
+
+    def history(self, name: str | None = None) -> list[pb.Activation]:
+        return list(self.script(name).history)
+
+    def rollbacks_in_history(self, name: str | None = None) -> list[pb.Activation]:
+        return [entry for entry in self.history(name) if entry.kind == pb.ROLLBACK]
+
+    def thread(self, thread_id: str) -> pb.Thread:
+        return self.stub.GetThread(
+            pb.GetThreadRequest(thread_id=thread_id), metadata=self.metadata, timeout=10
+        )
+
+    # -- the dev server's admin API: counters and fault injection -------------------------------
+
+    def stats(self) -> pb.Stats:
+        return self.admin.GetStats(pb.GetStatsRequest(), metadata=self.metadata, timeout=10)
+
+    def calls(self, method: str) -> int:
+        return self.stats().calls.get(method, 0)
+
+    def settled_stats(self, limit_s: float = 30.0) -> pb.Stats:
+        """The counters once no run is in flight (a cancelled run is finished server-side asynchronously).
+
+        After ``limit_s`` (far longer than any test should take) the counters are returned as they
+        are, for the test's own assertions to fail on.
+        """
+        return self._poll(lambda stats: stats.runs_in_flight == 0, limit_s)[0]
+
+    def wait_for(self, predicate: Callable[[pb.Stats], bool], what: str, timeout_s: float = 15.0) -> pb.Stats:
+        """Wait until the server's counters satisfy ``predicate`` (a condition, not a fixed sleep)."""
+        stats, reached = self._poll(predicate, timeout_s)
+        if not reached:
+            raise AssertionError(f"server never reached: {what}; last stats: {stats}")
+        return stats
+
+    def _poll(self, predicate: Callable[[pb.Stats], bool], timeout_s: float) -> tuple[pb.Stats, bool]:
+        """Read the counters every 20 ms until ``predicate`` holds or ``timeout_s`` has passed."""
+        deadline = time.monotonic() + timeout_s
+        ticker = threading.Event()
+        while True:
+            stats = self.stats()
+            if predicate(stats):
+                return stats, True
+            if time.monotonic() > deadline:
+                return stats, False
+            ticker.wait(0.02)
+
+    def set_faults(self, **fields: Any) -> None:
+        self.admin.SetFaults(pb.Faults(**fields), metadata=self.metadata, timeout=10)
+
+    def reset(self) -> None:
+        """Faults off, counters zeroed."""
+        self.set_faults()
+        self.admin.ResetStats(pb.ResetStatsRequest(), metadata=self.metadata, timeout=10)
+
+    def close(self) -> None:
+        """Close the channel, and stop the server if this platform owns it."""
+        self.channel.close()
+        if self.server is not None:
+            self.server.stop()
 
 
 def write_seed(

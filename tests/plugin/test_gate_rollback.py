@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kit import ORG, TOKEN, Platform, write_seed
+from helpers import Platform, write_seed
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServer
+
+TOKEN = "tok-kit-5b1e0c77d2"
+ORG = "kit-org"
 
 GOOD = "def handler(event, context):\n    return {'sum': event['a'] + event['b']}\n"
 # v4's regression: sums above 10 are off by one; small sums still pass.
@@ -23,7 +26,7 @@ REGRESSION = (
     "    return {'sum': s + 1 if s > 10 else s}\n"
 )
 BROKEN = "def handler(event, context):\n    return {'sum': -1}\n"
-CALC = {"calc": {"active": 4, "versions": {1: BROKEN, 2: GOOD, 3: GOOD, 4: REGRESSION, 5: GOOD}}}
+VERSIONS = {1: BROKEN, 2: GOOD, 3: GOOD, 4: REGRESSION, 5: GOOD}  # v4 is active
 
 SUITE = """
 import pytest
@@ -46,11 +49,12 @@ CASES = {"small": (2, 3, 5), "big": (20, 30, 50), "bigger": (40, 2, 42)}
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    seed = write_seed(tmp_path / "seed", CALC)
+    tenant_env = {"DB_HOST": "db.kit.invalid"}
+    seed = write_seed(tmp_path / "seed", script="calc", versions=VERSIONS, active=4, tenant_env=tenant_env)
     server = DevServer(data_dir=tmp_path / "data", seed=seed, principals={TOKEN: ORG})
     server.start()
     monkeypatch.setenv("DODIL_TOKEN", TOKEN)
-    plat = Platform(server)
+    plat = Platform.of(server, token=TOKEN, org=ORG)
     yield plat
     plat.close()
 
@@ -74,7 +78,7 @@ def bundle(pytester: pytest.Pytester) -> dict:
 def test_failing_active_candidate_rolls_back_to_previous_and_verifies(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--scriptum-incident=INC-42")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-incident=INC-42")
     result.assert_outcomes(passed=2, failed=2)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
@@ -113,7 +117,7 @@ def test_failing_active_candidate_rolls_back_to_previous_and_verifies(
 def test_under_xdist_exactly_one_rollback_reaches_the_server(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    result = suite.runpytest_subprocess(*platform.args, "--scriptum-version=4", "-n", "2")
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=4", "-n", "2")
     assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines(["*2 failed, 2 passed*"])
     result.stdout.fnmatch_lines(["rollback: rolled_back_verified*"])
@@ -123,7 +127,7 @@ def test_under_xdist_exactly_one_rollback_reaches_the_server(
 
 
 def test_passing_candidate_needs_no_rollback(platform: Platform, suite: pytest.Pytester) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=5")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=5")
     result.assert_outcomes(passed=4)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["verdict: PASS - passed 4 of 4*", "rollback: not_needed*"])
@@ -139,7 +143,7 @@ def test_failing_candidate_that_is_not_active_changes_nothing(
         pb.RollbackVersionRequest(name="calc", to_version=3, expected_active_version=4, reason="operator"),
         metadata=platform.metadata,
     )
-    result = suite.runpytest(*platform.args, "--scriptum-version=4")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         ["rollback: candidate_not_active - v4 is not the active version (active: v3)*"]
@@ -149,7 +153,7 @@ def test_failing_candidate_that_is_not_active_changes_nothing(
 
 
 def test_target_failing_its_own_smoke_rerun_is_unverified(platform: Platform, suite: pytest.Pytester) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--scriptum-rollback-to=1")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-rollback-to=1")
     assert result.ret == 21
     result.stdout.fnmatch_lines(
         [
@@ -165,7 +169,7 @@ def test_target_failing_its_own_smoke_rerun_is_unverified(platform: Platform, su
 
 def test_failing_rollback_call_prints_the_manual_command(platform: Platform, suite: pytest.Pytester) -> None:
     platform.set_faults(error_rate=1.0, error_status="INTERNAL", methods=["RollbackVersion"])
-    result = suite.runpytest(*platform.args, "--scriptum-version=4")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == 21
     result.stdout.fnmatch_lines(
         [
@@ -200,7 +204,7 @@ def test_two_sessions_racing_roll_back_once(
             sys.executable,
             "-m",
             "pytest",
-            *platform.args,
+            *platform.args(),
             "--scriptum-version=4",
             f"--scriptum-evidence=evidence/race{n}.json",
         ]
@@ -224,7 +228,7 @@ def test_two_sessions_racing_roll_back_once(
 
 
 def test_no_selected_smoke_test_is_inconclusive(platform: Platform, suite: pytest.Pytester) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "-k", "nothing_matches_this")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "-k", "nothing_matches_this")
     assert result.ret == 20
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - *"])
     assert platform.calls("RollbackVersion") == 0
@@ -236,7 +240,7 @@ def test_platform_errors_over_budget_are_inconclusive_without_rollback(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
     platform.set_faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["RunThread"])
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--scriptum-retries=0")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-retries=0")
     result.assert_outcomes(errors=4)
     assert result.ret == 20
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - *platform errors > allowed 0*"])
@@ -247,7 +251,7 @@ def test_platform_errors_over_budget_are_inconclusive_without_rollback(
 def test_dry_run_changes_nothing_and_says_what_it_would_do(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--scriptum-rollback=dry-run")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-rollback=dry-run")
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         ["rollback: dry_run - dry run: would roll back calc from v4 to v3*nothing was changed"]
@@ -257,7 +261,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(
 
 
 def test_rollback_off_leaves_the_candidate(platform: Platform, suite: pytest.Pytester) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--scriptum-rollback=off")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-rollback=off")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["rollback: disabled - rollback is off*"])
     assert platform.active("calc") == 4
@@ -277,7 +281,7 @@ def test_conftest_hooks_see_the_verdict_and_can_veto(platform: Platform, suite: 
         def pytest_scriptum_after_rollback(result):
             Path("after.txt").write_text(result.status)
     """)
-    result = suite.runpytest(*platform.args, "--scriptum-version=4")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["rollback: disabled - rollback vetoed: *pytest_scriptum_before_rollback*"])
     assert (suite.path / "verdict.txt").read_text() == "fail: failed 2 of 4 > allowed 0"
@@ -308,7 +312,7 @@ def test_conftest_hooks_see_the_verdict_and_can_veto(platform: Platform, suite: 
 def test_failed_preflight_runs_no_smoke_test(
     platform: Platform, suite: pytest.Pytester, args: list[str], item: str
 ) -> None:
-    result = suite.runpytest(*platform.args, *args)
+    result = suite.runpytest(*platform.args(), *args)
     assert result.ret == 20
     result.stdout.fnmatch_lines([f"preflight: FAILED {item}"])
     result.assert_outcomes()
@@ -324,7 +328,7 @@ def test_preflight_refuses_a_target_rolled_back_from(platform: Platform, suite: 
         ),
         metadata=platform.metadata,
     )
-    result = suite.runpytest(*platform.args, "--scriptum-version=3", "--scriptum-rollback-to=4")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=3", "--scriptum-rollback-to=4")
     assert result.ret == 20
     result.stdout.fnmatch_lines(
         [
@@ -335,7 +339,7 @@ def test_preflight_refuses_a_target_rolled_back_from(platform: Platform, suite: 
 
 
 def test_collect_only_talks_to_nobody(platform: Platform, suite: pytest.Pytester) -> None:
-    result = suite.runpytest(*platform.args, "--scriptum-version=4", "--collect-only")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--collect-only")
     assert result.ret == 0
     assert "scriptum promotion gate" not in result.stdout.str()
     assert dict(platform.stats().calls) == {}
@@ -352,7 +356,7 @@ def test_ctrl_c_is_inconclusive_and_rolls_nothing_back(platform: Platform, suite
     """
     )
     # In a subprocess: an in-process KeyboardInterrupt would interrupt the outer session too.
-    result = suite.runpytest_subprocess(*platform.args, "--scriptum-version=4")
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=4")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
         ["verdict: INCONCLUSIVE - the session was interrupted before every smoke test*"]
@@ -364,7 +368,7 @@ def test_ctrl_c_is_inconclusive_and_rolls_nothing_back(platform: Platform, suite
 def test_exitfirst_under_xdist_still_fails_the_gate_and_rolls_back(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    result = suite.runpytest_subprocess(*platform.args, "--scriptum-version=4", "-n", "2", "-x")
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=4", "-n", "2", "-x")
     result.stdout.fnmatch_lines(["verdict: FAIL - *", "rollback: rolled_back_verified*"])
     assert result.ret == 1
     assert platform.active("calc") == 3
@@ -372,7 +376,7 @@ def test_exitfirst_under_xdist_still_fails_the_gate_and_rolls_back(
 
 def test_collection_error_is_inconclusive_and_says_so(platform: Platform, suite: pytest.Pytester) -> None:
     suite.makepyfile(test_broken="import this_module_does_not_exist\n")
-    result = suite.runpytest(*platform.args, "--scriptum-version=4")
+    result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - collection errors: no smoke test ran"])
     assert platform.calls("RunThread") == 0
