@@ -6,9 +6,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from speed_kit import ORG, TOKEN, Platform, StartPlatform, write_seed
-
-from pytest_scriptum.devserver import DevServer
+from helpers import Platform
+from speed_kit import TOKEN, StartPlatform, start_svc_platform
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +22,7 @@ def start_platform(tmp_path: Path) -> Iterator[StartPlatform]:
     started: list[Platform] = []
 
     def start(versions: Mapping[int, str]) -> Platform:
-        seed = write_seed(tmp_path / f"seed{len(started)}", versions)
-        server = DevServer(data_dir=tmp_path / f"data{len(started)}", seed=seed, principals={TOKEN: ORG})
-        server.start()
-        platform = Platform(server)
+        platform = start_svc_platform(tmp_path / f"platform{len(started)}", versions)
         started.append(platform)
         return platform
 

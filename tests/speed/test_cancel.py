@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from speed_kit import CANDIDATE, CASES_TEST, Platform, StartPlatform, write_cases
+from helpers import Platform
+from speed_kit import CANDIDATE, CASES_TEST, StartPlatform, write_cases
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 

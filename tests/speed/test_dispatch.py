@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from speed_kit import CASES_TEST, Platform, StartPlatform, write_cases
+from helpers import Platform
+from speed_kit import CASES_TEST, StartPlatform, write_cases
 
 # Echoes the case id after a random pause, so under concurrency the answers come back shuffled.
 ECHO = """
