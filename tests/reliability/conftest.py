@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, Platform, write_seed
+from helpers import Platform
+from reliability_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, calc_platform, write_seed
 
 from pytest_scriptum.devserver import DevServer
 
@@ -40,7 +41,7 @@ def platform(_shared_server: DevServer) -> Iterator[Platform]:
 
     No test using it may change the server's state on purpose (they assert it did not change).
     """
-    plat = Platform(_shared_server.addresses.grpc, _shared_server.addresses.http)
+    plat = calc_platform(_shared_server.addresses.grpc, _shared_server.addresses.http)
     plat.reset()
     yield plat
     plat.set_faults()

@@ -10,12 +10,8 @@ handler option) and reports its version, so a drift or a wrong pin is visible in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import grpc
-
-from pytest_scriptum._proto import scriptum_pb2 as pb
-from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
+from helpers import Platform
 
 TOKEN = "tok-reliability-3f9a1c5e77b2"
 ORG = "rel-org"
@@ -67,52 +63,7 @@ def test_double_{i}():
     return f"import pytest\n\npytestmark = pytest.mark.scriptum({SCRIPT!r}{marker})\n" + "".join(tests)
 
 
-def session_args(grpc_target: str, http_url: str, version: int, *more: str) -> list[str]:
-    """CLI args that point an inner pytest session at a platform and pin ``version``."""
-    return [
-        f"--scriptum-endpoint={grpc_target}",
-        f"--scriptum-http-url={http_url}",
-        f"--scriptum-org={ORG}",
-        f"--scriptum-script={SCRIPT}",
-        f"--scriptum-version={version}",
-        "-p",
-        "no:cacheprovider",
-        "-rfE",
-        *more,
-    ]
-
-
-class Platform:
-    """Admin and read access to a running server over its real gRPC port."""
-
-    def __init__(self, grpc_target: str, http_url: str) -> None:
-        self.grpc = grpc_target
-        self.http = http_url
-        self._channel = grpc.insecure_channel(grpc_target)
-        self.stub = pb_grpc.ScriptumServiceStub(self._channel)
-        self.admin = pb_grpc.ScriptumDevAdminStub(self._channel)
-        self.metadata = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", ORG))
-
-    def args(self, version: int, *more: str) -> list[str]:
-        """Inner-session args for this platform."""
-        return session_args(self.grpc, self.http, version, *more)
-
-    def set_faults(self, **fields: Any) -> None:
-        self.admin.SetFaults(pb.Faults(**fields), metadata=self.metadata, timeout=10)
-
-    def reset(self) -> None:
-        """Faults off, counters zeroed."""
-        self.set_faults()
-        self.admin.ResetStats(pb.ResetStatsRequest(), metadata=self.metadata, timeout=10)
-
-    def stats(self) -> pb.Stats:
-        return self.admin.GetStats(pb.GetStatsRequest(), metadata=self.metadata, timeout=10)
-
-    def script(self) -> pb.Script:
-        return self.stub.GetScript(pb.GetScriptRequest(name=SCRIPT), metadata=self.metadata, timeout=10)
-
-    def rollbacks_in_history(self) -> list[pb.Activation]:
-        return [entry for entry in self.script().history if entry.kind == pb.ROLLBACK]
-
-    def close(self) -> None:
-        self._channel.close()
+def calc_platform(grpc_target: str, http_url: str) -> Platform:
+    """This suite's access to a running server: its token and org, script ``calc``, and inner
+    sessions that report failures and errors (``-rfE``); pin a version with ``args(version=N)``."""
+    return Platform(grpc_target, http_url, token=TOKEN, org=ORG, script=SCRIPT, session_args=("-rfE",))

@@ -4,7 +4,8 @@ which check failed, and nothing changed on the platform."""
 from __future__ import annotations
 
 import pytest
-from reliability_kit import OTHER_ORG, OTHER_TOKEN, Platform, smoke_suite
+from helpers import Platform
+from reliability_kit import OTHER_ORG, OTHER_TOKEN, smoke_suite
 
 CASES = [
     # (label, token, org, what the output must say)
@@ -29,7 +30,7 @@ def test_refused_credentials_change_nothing(
     pytester.makepyfile(test_smoke=smoke_suite(2))
     extra = [f"--scriptum-org={org}"] if org else []
     before = platform.script()
-    result = pytester.runpytest(*platform.args(2, *extra))  # v2 is active and would be rolled back
+    result = pytester.runpytest(*platform.args(*extra, version=2))  # v2 is active and would be rolled back
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes()
     out = result.stdout.str()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from reliability_kit import Platform, smoke_suite
+from helpers import Platform
+from reliability_kit import smoke_suite
 
 from pytest_scriptum.runner import CONSECUTIVE_ERRORS_LIMIT
 
@@ -13,7 +14,7 @@ def test_consecutive_errors_open_the_circuit(pytester: pytest.Pytester, platform
     pytester.makepyfile(test_smoke=smoke_suite(tests))
     platform.set_faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["RunThread"])
     # One run at a time and no retries, so "in a row" is exact.
-    result = pytester.runpytest(*platform.args(2, "--scriptum-concurrency=1", "--scriptum-retries=0"))
+    result = pytester.runpytest(*platform.args("--scriptum-concurrency=1", "--scriptum-retries=0", version=2))
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes(errors=tests)
     out = result.stdout.str()

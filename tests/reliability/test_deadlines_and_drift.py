@@ -5,7 +5,8 @@ past the platform's own deadline is the candidate's failure (TIMED_OUT -> failed
 from __future__ import annotations
 
 import pytest
-from reliability_kit import Platform, smoke_suite
+from helpers import Platform
+from reliability_kit import smoke_suite
 
 
 def test_a_stalled_run_past_the_client_deadline_is_an_error(
@@ -14,7 +15,7 @@ def test_a_stalled_run_past_the_client_deadline_is_an_error(
     pytester.makepyfile(test_smoke=smoke_suite(2))
     platform.set_faults(stall=True, methods=["RunThread"])
     # The client's deadline for a run is the run timeout plus a 5 s margin.
-    result = pytester.runpytest(*platform.args(3, "--scriptum-timeout=0.1"))
+    result = pytester.runpytest(*platform.args("--scriptum-timeout=0.1", version=3))
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
@@ -29,7 +30,7 @@ def test_a_handler_past_the_platform_deadline_is_a_failure(
     pytester: pytest.Pytester, platform: Platform
 ) -> None:
     pytester.makepyfile(test_smoke=smoke_suite(1, sleep_s=30.0, marker=", timeout=0.5"))
-    result = pytester.runpytest(*platform.args(3))
+    result = pytester.runpytest(*platform.args(version=3))
     # v3 is not active: the failed gate blocks its promotion, nothing to roll back.
     assert result.ret == 1, result.stdout.str()
     result.assert_outcomes(failed=1)
@@ -42,7 +43,7 @@ def test_a_handler_past_the_platform_deadline_is_a_failure(
 def test_version_drift_is_an_error_not_a_failure(pytester: pytest.Pytester, platform: Platform) -> None:
     pytester.makepyfile(test_smoke=smoke_suite(2))
     platform.set_faults(version_skew=1)
-    result = pytester.runpytest(*platform.args(2))
+    result = pytester.runpytest(*platform.args(version=2))
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes(errors=2)
     out = result.stdout.str()

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Platform
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_kit import SCRIPT, Platform
+from reliability_kit import SCRIPT
 
 BATCH = 25
 
@@ -197,7 +198,7 @@ def test_any_marker_or_case_file_ends_cleanly(
     _round["n"] += 1
     root = pytester.path / f"round{_round['n']}"
     names = _write_batch(root, *generated)
-    recorder = pytester.inline_run(str(root), *platform.args(3, "--continue-on-collection-errors"))
+    recorder = pytester.inline_run(str(root), *platform.args("--continue-on-collection-errors", version=3))
     assert recorder.getcalls("pytest_internalerror") == []
     assert recorder.ret != pytest.ExitCode.INTERNAL_ERROR
     collect = {Path(r.nodeid).stem: r for r in recorder.getreports("pytest_collectreport") if r.nodeid}
@@ -237,7 +238,7 @@ def test_found_by_fuzzing_a_timeout_over_the_platform_limit(
 ) -> None:
     # Was accepted, then every run died in the client's argument check: a traceback, not a message.
     pytester.makepyfile(test_regressions=REGRESSIONS)
-    result = pytester.runpytest(*platform.args(3))
+    result = pytester.runpytest(*platform.args(version=3))
     result.stdout.fnmatch_lines(
         [
             "*test_past_the_platforms_deadline_limit (test_regressions.py): @pytest.mark.scriptum: "
@@ -247,6 +248,6 @@ def test_found_by_fuzzing_a_timeout_over_the_platform_limit(
     assert "Traceback" not in result.stdout.str() and "ValueError" not in result.stdout.str()
     assert platform.stats().runs_started == 0
 
-    option = pytester.runpytest(*platform.args(3, "--scriptum-timeout=5000"))
+    option = pytester.runpytest(*platform.args("--scriptum-timeout=5000", version=3))
     assert option.ret == pytest.ExitCode.USAGE_ERROR
     assert "--scriptum-timeout" in option.stderr.str() and "<= 3600" in option.stderr.str()

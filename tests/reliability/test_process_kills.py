@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from reliability_kit import ORG, SCRIPT, TOKEN, Platform
+from helpers import Platform
+from reliability_kit import ORG, SCRIPT, TOKEN, calc_platform
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServerProcess
@@ -35,16 +36,16 @@ class ChildPlatform:
         self.seed = seed
         self.process = DevServerProcess(data_dir=data_dir, seed=seed, token=TOKEN, org=ORG)
         addresses = self.process.start()
-        self.grpc, self.http = addresses.grpc, addresses.http
+        self.platform = calc_platform(addresses.grpc, addresses.http)
 
-    def args(self, version: int, *more: str) -> list[str]:
-        return Platform(self.grpc, self.http).args(version, *more)
+    def args(self, *more: str, version: int) -> list[str]:
+        return self.platform.args(*more, version=version)
 
     @contextmanager
     def restarted(self) -> Iterator[Platform]:
         """The server again, on the same data directory (not re-seeded: it holds state)."""
         with DevServerProcess(data_dir=self.data_dir, seed=None, token=TOKEN, org=ORG) as again:
-            plat = Platform(again.addresses.grpc, again.addresses.http)
+            plat = calc_platform(again.addresses.grpc, again.addresses.http)
             try:
                 yield plat
             finally:
@@ -56,6 +57,7 @@ def child(tmp_path: Path, seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> It
     plat = ChildPlatform(tmp_path / "data", seed_dir)
     monkeypatch.setenv(PID_ENV, str(plat.process.pid))
     yield plat
+    plat.platform.close()
     plat.process.kill()
 
 
@@ -64,7 +66,7 @@ def test_killed_before_the_run_fails_preflight(pytester: pytest.Pytester, child:
     pytester.makepyfile(
         test_smoke="import pytest\n\n@pytest.mark.smoke_input({'x': 1})\ndef test_one():\n    pass\n"
     )
-    result = pytester.runpytest(*child.args(2, "--scriptum-retries=1"))
+    result = pytester.runpytest(*child.args("--scriptum-retries=1", version=2))
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes()  # a failed checklist runs no smoke test
     out = result.stdout.str()
@@ -112,7 +114,9 @@ def test_killed_mid_run_is_inconclusive_without_rollback(
     pytester.makepyfile(test_smoke=MID_RUN_SUITE)
     # 1 failed, 1 passed, 2 errors at a 0.5 pass rate: the failure alone proves nothing (had both
     # errored tests passed, 3 of 4 would pass), so the gate must not act on it.
-    result = pytester.runpytest(*child.args(2, "--scriptum-min-pass-rate=0.5", "--scriptum-retries=1"))
+    result = pytester.runpytest(
+        *child.args("--scriptum-min-pass-rate=0.5", "--scriptum-retries=1", version=2)
+    )
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes(passed=1, failed=1, errors=2)
     out = result.stdout.str()
@@ -129,7 +133,7 @@ def test_killed_during_rollback_prints_the_manual_command(
 ) -> None:
     pytester.makeconftest(KILL_BEFORE_ROLLBACK)
     pytester.makepyfile(test_smoke=MID_RUN_SUITE.replace("os.kill", "bool"))  # nothing killed mid-run
-    result = pytester.runpytest(*child.args(2, "--scriptum-retries=1", "--scriptum-incident=INC-7"))
+    result = pytester.runpytest(*child.args("--scriptum-retries=1", "--scriptum-incident=INC-7", version=2))
     assert result.ret == 21, result.stdout.str()
     out = result.stdout.str()
     assert "verdict: FAIL" in out

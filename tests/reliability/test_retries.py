@@ -4,18 +4,19 @@ rolls nothing back, RESOURCE_EXHAUSTED's retry hint is honoured, added latency c
 from __future__ import annotations
 
 import pytest
-from reliability_kit import Platform, smoke_suite
+from helpers import Platform
+from reliability_kit import smoke_suite
 
 
 def test_error_burst_on_runthread_is_absorbed(pytester: pytest.Pytester, platform: Platform) -> None:
     pytester.makepyfile(test_smoke=smoke_suite(3))
-    clean = pytester.runpytest(*platform.args(3))
+    clean = pytester.runpytest(*platform.args(version=3))
     assert clean.ret == 0, clean.stdout.str()
     clean.assert_outcomes(passed=3)
     platform.reset()
 
     platform.set_faults(error_next=2, error_status="UNAVAILABLE", methods=["RunThread"])
-    burst = pytester.runpytest(*platform.args(3))
+    burst = pytester.runpytest(*platform.args(version=3))
     assert burst.ret == clean.ret, burst.stdout.str()
     burst.assert_outcomes(passed=3)
     assert "verdict: PASS" in burst.stdout.str()
@@ -31,7 +32,7 @@ def test_errors_beyond_the_budget_are_inconclusive_and_roll_nothing_back(
     # v2 is active and bad: had any run come back, the gate would fail and roll it back.
     pytester.makepyfile(test_smoke=smoke_suite(2))
     platform.set_faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["RunThread"])
-    result = pytester.runpytest(*platform.args(2, "--scriptum-retries=1"))
+    result = pytester.runpytest(*platform.args("--scriptum-retries=1", version=2))
     assert result.ret == 20, result.stdout.str()
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
@@ -52,7 +53,9 @@ def test_resource_exhausted_waits_for_the_servers_retry_hint(
     pytester.makepyfile(test_smoke=smoke_suite(1))
     platform.set_faults(error_next=1, error_status="RESOURCE_EXHAUSTED", methods=["RunThread"])
     result = pytester.runpytest(
-        *platform.args(3, f"--scriptum-transport={transport}", "-o", "log_cli=true", "--log-cli-level=DEBUG")
+        *platform.args(
+            f"--scriptum-transport={transport}", "-o", "log_cli=true", "--log-cli-level=DEBUG", version=3
+        )
     )
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=1)
@@ -67,11 +70,11 @@ def test_resource_exhausted_waits_for_the_servers_retry_hint(
 def test_latency_spikes_keep_the_verdict(pytester: pytest.Pytester, platform: Platform) -> None:
     pytester.makepyfile(test_smoke=smoke_suite(3))
     platform.set_faults(latency_ms=150)  # every call, preflight included
-    good = pytester.runpytest(*platform.args(3))
+    good = pytester.runpytest(*platform.args(version=3))
     assert good.ret == 0, good.stdout.str()
     good.assert_outcomes(passed=3)
 
-    bad = pytester.runpytest(*platform.args(2, "--scriptum-rollback=dry-run"))
+    bad = pytester.runpytest(*platform.args("--scriptum-rollback=dry-run", version=2))
     assert bad.ret == 1, bad.stdout.str()
     bad.assert_outcomes(failed=3)
     assert "verdict: FAIL" in bad.stdout.str()
