@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
 import pytest
-from client_testkit import ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN, TRANSPORTS, Admin, ClientFactory
+from client_testkit import ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN, TRANSPORTS, ClientFactory
+from helpers import Platform
 
 from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient, RetryPolicy
 from pytest_scriptum.client._base import ClientBase, Sleep
@@ -22,18 +22,19 @@ def server_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 
 
 @pytest.fixture(scope="module")
-def admin_channel(server_addresses: tuple[str, str]) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server_addresses[0]) as channel:
-        yield channel
+def admin_platform(server_addresses: tuple[str, str]) -> Iterator[Platform]:
+    platform = Platform(*server_addresses, token=TOKEN, org=ORG)
+    yield platform
+    platform.close()
 
 
 @pytest.fixture
-def admin(admin_channel: grpc.Channel) -> Iterator[Admin]:
-    """Faults off and counters zeroed before the test, faults off again after it."""
-    admin = Admin(admin_channel)
-    admin.reset()
-    yield admin
-    admin.set_faults()
+def admin(admin_platform: Platform) -> Iterator[Platform]:
+    """The server's fault injection and counters: faults off and counters zeroed before the test,
+    faults off again after it."""
+    admin_platform.reset()
+    yield admin_platform
+    admin_platform.set_faults()
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -63,5 +64,5 @@ def make_client(server_addresses: tuple[str, str], transport: str) -> Iterator[C
 
 
 @pytest.fixture
-def client(make_client: ClientFactory, admin: Admin) -> ClientBase:
+def client(make_client: ClientFactory, admin: Platform) -> ClientBase:
     return make_client()

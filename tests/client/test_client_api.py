@@ -7,7 +7,8 @@ import json
 import uuid
 
 import pytest
-from client_testkit import OTHER_ORG, OTHER_TOKEN, TOKEN, Admin, ClientFactory
+from client_testkit import OTHER_ORG, OTHER_TOKEN, TOKEN, ClientFactory
+from helpers import Platform
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient, ScriptumError
@@ -63,7 +64,7 @@ def test_script_env_overlay(client: ClientBase) -> None:
     assert updated.name == name
 
 
-def test_draft_publish_activate_and_compare_and_set_rollback(client: ClientBase, admin: Admin) -> None:
+def test_draft_publish_activate_and_compare_and_set_rollback(client: ClientBase, admin: Platform) -> None:
     name = fresh_name()
     source = "def handler(event, context):\n    return {'ok': True}\n"
     draft = client.create_draft(name, source, output_schema={"type": "object"})
@@ -93,7 +94,7 @@ def test_draft_publish_activate_and_compare_and_set_rollback(client: ClientBase,
     assert admin.calls("RollbackVersion") == 1  # a conflict is not retried
 
 
-def test_not_found_is_raised_at_once(client: ClientBase, admin: Admin) -> None:
+def test_not_found_is_raised_at_once(client: ClientBase, admin: Platform) -> None:
     with pytest.raises(ScriptumError) as info:
         client.get_script("no-such-script")
     assert (info.value.code, info.value.method) == ("NOT_FOUND", "GetScript")
@@ -112,7 +113,7 @@ def test_a_bad_argument_from_the_server_is_invalid_argument(client: ClientBase) 
     ("tok-wrong-0000", "acme", "UNAUTHENTICATED"),
     (OTHER_TOKEN, "acme", "PERMISSION_DENIED"),
 ])
-def test_refused_credentials_are_auth_errors_without_the_token(make_client: ClientFactory, admin: Admin,
+def test_refused_credentials_are_auth_errors_without_the_token(make_client: ClientFactory, admin: Platform,
                                                                token: str, org: str, code: str) -> None:
     client = make_client(token=token, org=org)
     with pytest.raises(ScriptumError) as info:
@@ -122,7 +123,7 @@ def test_refused_credentials_are_auth_errors_without_the_token(make_client: Clie
         assert token not in text and TOKEN not in text
 
 
-def test_another_organization_cannot_see_the_scripts(make_client: ClientFactory, admin: Admin) -> None:
+def test_another_organization_cannot_see_the_scripts(make_client: ClientFactory, admin: Platform) -> None:
     other = make_client(token=OTHER_TOKEN, org=OTHER_ORG)
     assert "echo" not in [s.name for s in other.list_scripts()]
     with pytest.raises(ScriptumError) as info:
@@ -130,7 +131,8 @@ def test_another_organization_cannot_see_the_scripts(make_client: ClientFactory,
     assert info.value.code == "NOT_FOUND"
 
 
-def test_both_transports_return_identical_messages(server_addresses: tuple[str, str], admin: Admin) -> None:
+def test_both_transports_return_identical_messages(
+        server_addresses: tuple[str, str], admin: Platform) -> None:
     grpc_target, http_url = server_addresses
     settings = ClientSettings(endpoint=grpc_target, http_url=http_url, org="acme", token=TOKEN)
     with GrpcClient(settings) as over_grpc, HttpClient(settings) as over_http:

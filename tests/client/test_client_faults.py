@@ -6,7 +6,8 @@ import json
 import threading
 
 import pytest
-from client_testkit import Admin, ClientFactory
+from client_testkit import ClientFactory
+from helpers import Platform
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumError
@@ -14,7 +15,7 @@ from pytest_scriptum.client import ScriptumError
 
 @pytest.mark.parametrize("cancellable", [False, True], ids=["blocking", "cancellable"])
 def test_unavailable_bursts_on_runs_are_absorbed_and_the_verdict_is_unchanged(
-        make_client: ClientFactory, admin: Admin, cancellable: bool) -> None:
+        make_client: ClientFactory, admin: Platform, cancellable: bool) -> None:
     client = make_client()
     cancel = threading.Event() if cancellable else None
     clean = client.run_thread("echo", 2, {"k": "v"}, cancel=cancel)
@@ -28,7 +29,7 @@ def test_unavailable_bursts_on_runs_are_absorbed_and_the_verdict_is_unchanged(
     assert stats.runs_started == 1
 
 
-def test_unavailable_bursts_on_reads_are_absorbed(make_client: ClientFactory, admin: Admin) -> None:
+def test_unavailable_bursts_on_reads_are_absorbed(make_client: ClientFactory, admin: Platform) -> None:
     client = make_client()
     admin.set_faults(error_next=2, error_status="UNAVAILABLE")
     assert client.get_script("echo").active_version == 2
@@ -36,7 +37,8 @@ def test_unavailable_bursts_on_reads_are_absorbed(make_client: ClientFactory, ad
 
 
 @pytest.mark.parametrize("method", ["GetScript", "RunThread", "RollbackVersion"])
-def test_retries_give_up_with_a_clear_message(make_client: ClientFactory, admin: Admin, method: str) -> None:
+def test_retries_give_up_with_a_clear_message(
+        make_client: ClientFactory, admin: Platform, method: str) -> None:
     client = make_client()
     admin.set_faults(error_next=10, error_status="UNAVAILABLE", methods=[method])
     with pytest.raises(ScriptumError) as info:
@@ -54,7 +56,8 @@ def test_retries_give_up_with_a_clear_message(make_client: ClientFactory, admin:
 
 
 @pytest.mark.parametrize("code", ["NOT_FOUND", "FAILED_PRECONDITION", "INTERNAL"])
-def test_other_platform_errors_are_not_retried(make_client: ClientFactory, admin: Admin, code: str) -> None:
+def test_other_platform_errors_are_not_retried(
+        make_client: ClientFactory, admin: Platform, code: str) -> None:
     client = make_client()
     admin.set_faults(error_next=3, error_status=code, methods=["GetVersion"])
     with pytest.raises(ScriptumError) as info:
@@ -63,7 +66,7 @@ def test_other_platform_errors_are_not_retried(make_client: ClientFactory, admin
     assert admin.calls("GetVersion") == 1
 
 
-def test_a_stalled_read_is_retried_after_its_deadline(make_client: ClientFactory, admin: Admin) -> None:
+def test_a_stalled_read_is_retried_after_its_deadline(make_client: ClientFactory, admin: Platform) -> None:
     client = make_client(call_timeout_s=0.3)
     admin.set_faults(stall=True, methods=["GetScript"])
     with pytest.raises(ScriptumError) as info:
@@ -73,7 +76,7 @@ def test_a_stalled_read_is_retried_after_its_deadline(make_client: ClientFactory
     assert admin.calls("GetScript") == 3
 
 
-def test_a_stalled_run_is_not_retried(make_client: ClientFactory, admin: Admin) -> None:
+def test_a_stalled_run_is_not_retried(make_client: ClientFactory, admin: Platform) -> None:
     client = make_client(run_deadline_margin_s=0.3)
     admin.set_faults(stall=True, methods=["RunThread"])
     with pytest.raises(ScriptumError) as info:
@@ -83,7 +86,7 @@ def test_a_stalled_run_is_not_retried(make_client: ClientFactory, admin: Admin) 
     assert admin.calls("RunThread") == 1
 
 
-def test_a_stalled_write_is_not_retried(make_client: ClientFactory, admin: Admin) -> None:
+def test_a_stalled_write_is_not_retried(make_client: ClientFactory, admin: Platform) -> None:
     client = make_client(call_timeout_s=0.3)
     admin.set_faults(stall=True, methods=["ActivateVersion"])
     with pytest.raises(ScriptumError) as info:
@@ -93,7 +96,7 @@ def test_a_stalled_write_is_not_retried(make_client: ClientFactory, admin: Admin
 
 
 @pytest.mark.parametrize("method", ["GetScript", "RunThread"])
-def test_resource_exhausted_waits_the_servers_hint(make_client: ClientFactory, admin: Admin,
+def test_resource_exhausted_waits_the_servers_hint(make_client: ClientFactory, admin: Platform,
                                                    method: str) -> None:
     sleeps: list[float] = []
     client = make_client(sleep=sleeps.append)
@@ -107,7 +110,8 @@ def test_resource_exhausted_waits_the_servers_hint(make_client: ClientFactory, a
     assert admin.calls(method) == 2
 
 
-def test_resource_exhausted_gives_up_with_the_hint_attached(make_client: ClientFactory, admin: Admin) -> None:
+def test_resource_exhausted_gives_up_with_the_hint_attached(
+        make_client: ClientFactory, admin: Platform) -> None:
     sleeps: list[float] = []
     client = make_client(sleep=sleeps.append)
     admin.set_faults(error_next=5, error_status="RESOURCE_EXHAUSTED", methods=["ListScripts"])

@@ -8,7 +8,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from client_testkit import Admin, ClientFactory
+from client_testkit import ClientFactory
+from helpers import Platform
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumError
@@ -53,7 +54,7 @@ def test_get_and_cancel_a_finished_thread(client: ClientBase) -> None:
     assert info.value.code == "NOT_FOUND"
 
 
-def test_a_reused_request_id_executes_once(client: ClientBase, admin: Admin) -> None:
+def test_a_reused_request_id_executes_once(client: ClientBase, admin: Platform) -> None:
     request_id = uuid.uuid4().hex
     first = client.run_thread("echo", 2, {"once": True}, request_id=request_id)
     again = client.run_thread("echo", 2, {"once": True}, request_id=request_id)
@@ -69,7 +70,7 @@ def test_a_reused_request_id_with_other_arguments_is_refused(client: ClientBase)
     assert info.value.is_conflict
 
 
-def test_a_cancel_event_cancels_the_run_in_flight(client: ClientBase, admin: Admin) -> None:
+def test_a_cancel_event_cancels_the_run_in_flight(client: ClientBase, admin: Platform) -> None:
     cancel = threading.Event()
     outcome: list[BaseException | pb.Thread] = []
 
@@ -96,7 +97,7 @@ def test_a_cancel_event_is_harmless_when_the_run_finishes(client: ClientBase) ->
     assert thread.status == pb.SUCCEEDED and json.loads(thread.output_json)["echo"] == {"x": 1}
 
 
-def test_many_threads_share_one_client(client: ClientBase, admin: Admin) -> None:
+def test_many_threads_share_one_client(client: ClientBase, admin: Platform) -> None:
     def run(n: int) -> pb.Thread:
         return client.run_thread("echo", 1 + n % 3, {"n": n}, cancel=threading.Event())
 
