@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from helpers import auth
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer, ServerAddresses
@@ -17,8 +18,8 @@ TOKEN = "test-token-acme-0123456789"
 ORG = "acme"
 OTHER_TOKEN = "test-token-globex-9876543210"
 OTHER_ORG = "globex"
-AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", ORG))
-OTHER_AUTH = (("authorization", f"Bearer {OTHER_TOKEN}"), ("x-organization-id", OTHER_ORG))
+AUTH = auth(TOKEN, ORG)
+OTHER_AUTH = auth(OTHER_TOKEN, OTHER_ORG)
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "x-organization-id": ORG}
 
 

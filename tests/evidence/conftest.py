@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from evidence_kit import SUITE, write_seed
+from evidence_kit import SUITE, write_calc_seed
 
 
 @pytest.fixture(scope="session")
 def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_seed(tmp_path_factory.mktemp("evidence-seed") / "seed")
+    return write_calc_seed(tmp_path_factory.mktemp("evidence-seed") / "seed")
 
 
 @pytest.fixture

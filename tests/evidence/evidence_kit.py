@@ -8,12 +8,13 @@ schema shipped in the package (``pytest_scriptum.evidence.read_bundle``).
 from __future__ import annotations
 
 import json
-import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers import write_seed
 
 from pytest_scriptum.evidence import read_bundle
 
@@ -66,16 +67,11 @@ def test_runner_only(scriptum_runner):
 '''
 
 
-def write_seed(root: Path, tenant_env: Mapping[str, str] = TENANT_ENV) -> Path:
+def write_calc_seed(root: Path, tenant_env: Mapping[str, str] = TENANT_ENV) -> Path:
     """A seed with calc v1 (good) and v2 (regressed, active): its rollback target is v1."""
-    scripts = root / "scripts" / SCRIPT
-    scripts.mkdir(parents=True)
-    (root / "tenant.env").write_text("".join(f"{k}={v}\n" for k, v in tenant_env.items()))
-    (scripts / "script.yaml").write_text("active: 2\nenv:\n  MODE: strict\n")
-    for version, source in HANDLERS.items():
-        (scripts / f"v{version}").mkdir()
-        (scripts / f"v{version}" / "handler.py").write_text(textwrap.dedent(source))
-    return root
+    return write_seed(
+        root, script=SCRIPT, versions=HANDLERS, active=2, overlay={"MODE": "strict"}, tenant_env=tenant_env
+    )
 
 
 def read_valid_bundle(path: Path) -> dict[str, Any]:

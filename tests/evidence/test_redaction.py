@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from evidence_kit import SUITE, TENANT_ENV, every_file, read_valid_bundle, write_seed
+from evidence_kit import SUITE, TENANT_ENV, every_file, read_valid_bundle, write_calc_seed
 
 from pytest_scriptum.devserver import DevServer
 
@@ -49,7 +49,7 @@ def _assert_nowhere(secrets: list[str], result: pytest.RunResult, evidence: Path
 def test_remote_endpoint_never_shows_token_or_env_values(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed = write_seed(tmp_path / "seed", {"API_SECRET": ENV_MARKER, "DB_HOST": "db.redaction.invalid"})
+    seed = write_calc_seed(tmp_path / "seed", {"API_SECRET": ENV_MARKER, "DB_HOST": "db.redaction.invalid"})
     overlay = seed / "scripts" / "calc" / "script.yaml"
     overlay.write_text(f"active: 2\nenv:\n  MODE: {OVERLAY_MARKER}\n")
     server = DevServer(data_dir=tmp_path / "data", seed=seed, principals={TOKEN: "org-r"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Platform
-from reliability_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, calc_platform, write_seed
+from reliability_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, calc_platform, write_calc_seed
 
 from pytest_scriptum.devserver import DevServer
 
@@ -22,7 +22,7 @@ def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_seed(tmp_path_factory.mktemp("seed"))
+    return write_calc_seed(tmp_path_factory.mktemp("seed"))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import Platform
+from helpers import Platform, write_seed
 
 TOKEN = "tok-reliability-3f9a1c5e77b2"
 ORG = "rel-org"
@@ -33,16 +33,19 @@ def handler(event, context):
 """
 
 
-def write_seed(root: Path) -> Path:
+_BIASES = {1: 0, 2: 1, 3: 0}  # v2 is off by one
+
+
+def write_calc_seed(root: Path) -> Path:
     """calc v1 (good), v2 (bad: off by one, active), v3 (good, never activated)."""
-    (root / "scripts" / SCRIPT).mkdir(parents=True)
-    (root / "tenant.env").write_text("REGION=eu-test\nAPI_KEY=fake-reliability-key-0000\n")
-    (root / "scripts" / SCRIPT / "script.yaml").write_text("active: 2\nenv:\n  MODE: smoke\n")
-    for version, bias in ((1, 0), (2, 1), (3, 0)):
-        vdir = root / "scripts" / SCRIPT / f"v{version}"
-        vdir.mkdir()
-        (vdir / "handler.py").write_text(_HANDLER.format(version=version, bias=bias))
-    return root
+    return write_seed(
+        root,
+        script=SCRIPT,
+        versions={version: _HANDLER.format(version=version, bias=bias) for version, bias in _BIASES.items()},
+        active=2,
+        overlay={"MODE": "smoke"},
+        tenant_env={"REGION": "eu-test", "API_KEY": "fake-reliability-key-0000"},
+    )
 
 
 def smoke_suite(count: int, *, sleep_s: float = 0.0, marker: str = "") -> str:

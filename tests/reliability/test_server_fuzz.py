@@ -11,6 +11,7 @@ from urllib.parse import quote
 import grpc
 import httpx
 import pytest
+from helpers import auth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_kit import ORG, SCRIPT, TOKEN
@@ -20,7 +21,7 @@ from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer
 from pytest_scriptum.devserver._gateway import ROUTES
 
-AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", ORG))
+AUTH = auth(TOKEN, ORG)
 HEADERS = dict(AUTH)
 FUZZ = settings(
     max_examples=150,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from security_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, write_seed
+from security_kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, write_alpha_beta_seed
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer
@@ -21,7 +21,7 @@ def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    seed = write_seed(tmp_path_factory.mktemp("seed"))
+    seed = write_alpha_beta_seed(tmp_path_factory.mktemp("seed"))
     principals = {TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}
     with DevServer(data_dir=tmp_path_factory.mktemp("data"), seed=seed, principals=principals) as dev:
         yield dev

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import auth, write_seed
+
 TOKEN = "tok-security-7c2d91e4a05f"
 ORG = "sec-org"
 OTHER_TOKEN = "tok-security-other-51b8e3"
 OTHER_ORG = "sec-other"
-AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", ORG))
-OTHER_AUTH = (("authorization", f"Bearer {OTHER_TOKEN}"), ("x-organization-id", OTHER_ORG))
+AUTH = auth(TOKEN, ORG)
+OTHER_AUTH = auth(OTHER_TOKEN, OTHER_ORG)
 REPORTED_KEYS = ("REGION", "API_KEY", "TEAM", "ALPHA_SECRET", "BETA_SECRET")
 TENANT_ENV = {"REGION": "eu-sec", "API_KEY": "sk-sec-tenant-0000"}
 OVERLAYS = {
@@ -39,13 +41,8 @@ def handler(event, context):
 """
 
 
-def write_seed(root: Path) -> Path:
+def write_alpha_beta_seed(root: Path) -> Path:
     """tenant env + alpha (overlay TEAM/ALPHA_SECRET) and beta (TEAM/BETA_SECRET), v1 each."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "tenant.env").write_text("".join(f"{k}={v}\n" for k, v in TENANT_ENV.items()))
     for name, overlay in OVERLAYS.items():
-        base = root / "scripts" / name
-        (base / "v1").mkdir(parents=True)
-        (base / "v1" / "handler.py").write_text(_HANDLER)
-        (base / "script.yaml").write_text("env:\n" + "".join(f"  {k}: {v}\n" for k, v in overlay.items()))
+        write_seed(root, script=name, versions={1: _HANDLER}, overlay=overlay, tenant_env=TENANT_ENV)
     return root

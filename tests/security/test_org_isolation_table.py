@@ -14,7 +14,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from security_kit import AUTH, ORG, OTHER_AUTH, OTHER_ORG, OTHER_TOKEN, TOKEN, write_seed
+from security_kit import AUTH, ORG, OTHER_AUTH, OTHER_ORG, OTHER_TOKEN, TOKEN, write_alpha_beta_seed
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
@@ -112,7 +112,7 @@ def test_a_draft_of_the_same_name_stays_in_its_own_org(tmp_path: Path) -> None:
     # A server of its own: the other org's "alpha" must not exist for the table tests above.
     principals = {TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}
     with DevServer(
-        data_dir=tmp_path / "data", seed=write_seed(tmp_path / "seed"), principals=principals
+        data_dir=tmp_path / "data", seed=write_alpha_beta_seed(tmp_path / "seed"), principals=principals
     ) as dev:
         with grpc.insecure_channel(dev.addresses.grpc) as chan:
             stub = pb_grpc.ScriptumServiceStub(chan)
