@@ -5,13 +5,13 @@ refused (wrong) token, which may well be a real secret for another system."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from security_kit import AUTH, TOKEN
+from helpers import Platform
+from security_kit import ORG, TOKEN
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
-from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer
 
 SUITE = """
@@ -32,6 +32,16 @@ def test_body_hits_a_platform_error(scriptum_client):
 """
 
 
+@pytest.fixture(scope="module")
+def alpha_platform(server: DevServer) -> Iterator[Platform]:
+    """The suite's server, with inner sessions pinned to alpha v1 in the suite's organization."""
+    platform = Platform(
+        server.addresses.grpc, server.addresses.http, token=TOKEN, org=ORG, script="alpha", version=1
+    )
+    yield platform
+    platform.close()
+
+
 def _everything(result: pytest.RunResult, files: list[Path]) -> str:
     texts = [result.stdout.str(), result.stderr.str()]
     texts += [path.read_text() for path in files if path.is_file()]
@@ -40,32 +50,27 @@ def _everything(result: pytest.RunResult, files: list[Path]) -> str:
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_failing_calls_with_locals_and_debug_logs_never_show_the_token(
-    pytester: pytest.Pytester, server: DevServer, admin: pb_grpc.ScriptumDevAdminStub, transport: str
+    pytester: pytest.Pytester, alpha_platform: Platform, transport: str
 ) -> None:
     pytester.makepyfile(test_smoke=SUITE)
     # Two injected failures: retried calls are logged at debug level by the client.
-    admin.SetFaults(pb.Faults(error_next=2, methods=["RunThread"]), metadata=AUTH, timeout=10)
+    alpha_platform.set_faults(error_next=2, methods=["RunThread"])
     junit, bundle = pytester.path / "junit.xml", pytester.path / "bundle.json"
     try:
         result = pytester.runpytest(
-            f"--scriptum-endpoint={server.addresses.grpc}",
-            f"--scriptum-http-url={server.addresses.http}",
-            f"--scriptum-transport={transport}",
-            "--scriptum-org=sec-org",
-            "--scriptum-script=alpha",
-            "--scriptum-version=1",
-            "-p",
-            "no:cacheprovider",
-            "--showlocals",
-            "--tb=long",
-            "-o",
-            "log_cli=true",
-            "--log-cli-level=DEBUG",
-            f"--junitxml={junit}",
-            f"--scriptum-evidence={bundle}",
+            *alpha_platform.args(
+                f"--scriptum-transport={transport}",
+                "--showlocals",
+                "--tb=long",
+                "-o",
+                "log_cli=true",
+                "--log-cli-level=DEBUG",
+                f"--junitxml={junit}",
+                f"--scriptum-evidence={bundle}",
+            )
         )
     finally:
-        admin.SetFaults(pb.Faults(), metadata=AUTH, timeout=10)
+        alpha_platform.set_faults()
     out = _everything(result, [junit, bundle])
     # The run really went through the paths that could leak: retries, a client traceback, locals.
     assert "on attempt 1 of 3, retrying" in out
@@ -78,25 +83,20 @@ def test_failing_calls_with_locals_and_debug_logs_never_show_the_token(
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_a_refused_token_is_not_printed_either(
-    pytester: pytest.Pytester, server: DevServer, monkeypatch: pytest.MonkeyPatch, transport: str
+    pytester: pytest.Pytester, alpha_platform: Platform, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     wrong = "sk-live-0f9e8d7c6b5a-not-for-this-platform"
     monkeypatch.setenv("DODIL_TOKEN", wrong)
     pytester.makepyfile(test_smoke=SUITE)
     bundle = pytester.path / "bundle.json"
     result = pytester.runpytest(
-        f"--scriptum-endpoint={server.addresses.grpc}",
-        f"--scriptum-http-url={server.addresses.http}",
-        f"--scriptum-transport={transport}",
-        "--scriptum-org=sec-org",
-        "--scriptum-script=alpha",
-        "--scriptum-version=1",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "log_cli=true",
-        "--log-cli-level=DEBUG",
-        f"--scriptum-evidence={bundle}",
+        *alpha_platform.args(
+            f"--scriptum-transport={transport}",
+            "-o",
+            "log_cli=true",
+            "--log-cli-level=DEBUG",
+            f"--scriptum-evidence={bundle}",
+        )
     )
     assert result.ret == 20
     out = _everything(result, [bundle])
