@@ -7,14 +7,11 @@ Usage: python benchmarks/bench_server.py [--runs 600] [--threads 1,8,32]
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+from _trivial import HANDLER, bench_baseline, runs_per_second, thread_counts
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
@@ -22,7 +19,6 @@ from pytest_scriptum.devserver import DevServer
 
 TOKEN = "bench-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", "bench"))
-HANDLER = "def handler(event, context):\n    return {'n': event['n'] + 1}\n"
 
 
 def _seed(root: Path) -> Path:
@@ -40,30 +36,14 @@ def bench_server(stub: pb_grpc.ScriptumServiceStub, runs: int, threads: int) -> 
         if thread.status != pb.SUCCEEDED:
             raise RuntimeError(f"run {i} ended {pb.ThreadStatus.Name(thread.status)}: {thread.error}")
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, range(runs)))
-    return runs / (time.perf_counter() - start)
-
-
-def bench_baseline(runs: int, threads: int) -> float:
-    code = HANDLER + "import json, sys\nprint(json.dumps(handler(json.loads(sys.argv[1]), None)))\n"
-
-    def one(i: int) -> None:
-        subprocess.run([sys.executable, "-c", code, f'{{"n": {i}}}'], check=True, capture_output=True)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, range(runs)))
-    return runs / (time.perf_counter() - start)
+    return runs_per_second(one, runs, threads)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=600)
-    parser.add_argument("--threads", default="1,8,32")
+    parser.add_argument("--threads", type=thread_counts, default="1,8,32")
     args = parser.parse_args()
-    thread_counts = [int(n) for n in args.threads.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with DevServer(data_dir=root / "data", seed=_seed(root), principals={TOKEN: "bench"}) as server:
@@ -71,7 +51,7 @@ def main() -> None:
                 stub = pb_grpc.ScriptumServiceStub(channel)
                 bench_server(stub, 20, 4)  # warm up workers and the channel
                 rows = []
-                for threads in thread_counts:
+                for threads in args.threads:
                     server_rate = bench_server(stub, args.runs, threads)
                     baseline_rate = bench_baseline(max(20, args.runs // 10), threads)
                     rows.append((threads, server_rate, baseline_rate))

@@ -32,6 +32,7 @@ from _suites import (
     write_plugin_suite,
     write_seed,
 )
+from _trivial import HANDLER
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
@@ -297,7 +298,7 @@ def main() -> None:
     rates: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="scriptum-bench-") as tmp:
         root = Path(tmp)
-        seed = write_seed(root / "seed", bench_server.HANDLER)
+        seed = write_seed(root / "seed", HANDLER)
         server = DevServerProcess(data_dir=root / "data", seed=seed, token=bench_server.TOKEN, org=ORG)
         with server:
             if args.profile is not None:
