@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKER_DOCS:
         config.addinivalue_line("markers", line)
+    if config.option.help:
+        return  # --help shows the options; a bad SCRIPTUM_* value must not hide them
     cfg = resolve(config)
     workerinput = getattr(config, "workerinput", None)
     worker = workerinput is not None

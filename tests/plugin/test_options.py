@@ -145,3 +145,10 @@ def test_plain_tests_need_no_scriptum_option(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     assert "scriptum:" not in result.stdout.str()
+
+
+def test_help_despite_a_bad_env_value(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRIPTUM_VERSION", "four")
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    assert "--scriptum-version" in result.stdout.str()
