@@ -8,19 +8,10 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from helpers import auth
+from devserver_kit import HEADERS, ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer, ServerAddresses
-
-SEED = Path(__file__).parent / "seed"
-TOKEN = "test-token-acme-0123456789"
-ORG = "acme"
-OTHER_TOKEN = "test-token-globex-9876543210"
-OTHER_ORG = "globex"
-AUTH = auth(TOKEN, ORG)
-OTHER_AUTH = auth(OTHER_TOKEN, OTHER_ORG)
-HEADERS = {"Authorization": f"Bearer {TOKEN}", "x-organization-id": ORG}
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import httpx
 import pytest
-from conftest import OTHER_AUTH, TOKEN
+from devserver_kit import OTHER_AUTH, TOKEN
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pytest_scriptum._proto import scriptum_pb2 as pb

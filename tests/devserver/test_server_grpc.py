@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import AUTH
+from devserver_kit import AUTH
 from google.protobuf import json_format
 
 from pytest_scriptum._proto import scriptum_pb2 as pb

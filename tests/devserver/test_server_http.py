@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
-from conftest import HEADERS
+from devserver_kit import HEADERS
 
 from pytest_scriptum.devserver import ServerAddresses
 

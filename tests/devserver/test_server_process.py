@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from conftest import AUTH, ORG, SEED, TOKEN
+from devserver_kit import AUTH, ORG, SEED, TOKEN
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import grpc
-from conftest import AUTH
+from devserver_kit import AUTH
 from google.protobuf import descriptor_pool, json_format, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SEED
+from devserver_kit import SEED
 
 from pytest_scriptum.devserver import SeedError
 from pytest_scriptum.devserver._seed import load_seed
