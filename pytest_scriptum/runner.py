@@ -78,6 +78,7 @@ class ThreadResult:
     duration_s: float
     request_id: str = ""
     input: Any = None
+    finished_at: float | None = None  # platform clock, seconds since the epoch
 
     @classmethod
     def from_proto(cls, thread: pb.Thread, input: Any = None) -> ThreadResult:
@@ -95,6 +96,7 @@ class ThreadResult:
             duration_s=thread.duration_ms / 1000.0,
             request_id=thread.request_id,
             input=input,
+            finished_at=thread.finished_at.ToMicroseconds() / 1e6 if thread.HasField("finished_at") else None,
         )
 
 

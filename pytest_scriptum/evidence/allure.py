@@ -124,14 +124,18 @@ def _current_test(config: pytest.Config) -> Any:
 def _add_steps(config: pytest.Config, result: ThreadResult, redactor: Redactor) -> None:
     """The thread's steps as Allure steps with their real durations and offsets.
 
-    The platform reports offsets from the thread's start; the thread is placed so that it ends
-    when the test's Allure timeline starts (the run finished before the test body ran).
+    The platform reports offsets from the thread's start and when the thread finished; without
+    a finish time the thread is placed so that it ends when the test's Allure timeline starts
+    (the run finished before the test body ran).
     """
     test = _current_test(config)
     if test is None:
         return
     model = importlib.import_module("allure_commons.model2")
-    end_ms = int(test.start or time.time() * 1000)
+    if result.finished_at is not None:
+        end_ms = round(result.finished_at * 1000)
+    else:
+        end_ms = int(test.start or time.time() * 1000)
     start_ms = end_ms - round(result.duration_s * 1000)
     for step in result.steps:
         begin = start_ms + round(step.offset_ms)

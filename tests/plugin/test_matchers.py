@@ -231,6 +231,8 @@ def test_smoke_thread_fields(smoke_thread):
     assert set(t.env_keys) == {"API_KEY", "DB_HOST", "MODEL", "REGION"}
     assert t.output["seen_env"] == sorted(t.env_keys) and t.output["db_host_in_environ"] is True
     assert isinstance(t.duration_s, float) and t.duration_s >= 0
+    import time
+    assert isinstance(t.finished_at, float) and abs(time.time() - t.finished_at) < 300
 
 
 @pytest.mark.scriptum(env=False)
