@@ -11,7 +11,7 @@ A conflict means someone else acted: it is reported, never fought.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
@@ -83,20 +83,7 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         """The bundle's ``rollback.verification`` object."""
-        return {
-            "version": self.version,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "passed": self.passed,
-            "failed": self.failed,
-            "errors": self.errors,
-            "skipped": self.skipped,
-            "tests": list(self.tests),
-            "exit_code": self.exit_code,
-            "log": self.log,
-            "junit": self.junit,
-            "bundle": self.bundle,
-        }
+        return {**asdict(self), "tests": list(self.tests)}
 
 
 @dataclass(frozen=True)
@@ -113,7 +100,6 @@ class RollbackResult:
     active_after: int | None = None
     verification: Verification | None = None
     manual_command: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
