@@ -27,7 +27,10 @@ def generate() -> dict[str, str]:
     import grpc_tools
     from grpc_tools import protoc
 
+    from google.api import annotations_pb2  # googleapis-common-protos ships google/api/*.proto
+
     include = str(Path(grpc_tools.__file__).parent / "_proto")
+    googleapis = str(Path(annotations_pb2.__file__).resolve().parents[2])
     # protoc finds protoc-gen-mypy on PATH; it lives next to this interpreter.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,6 +38,7 @@ def generate() -> dict[str, str]:
             "protoc",
             f"-I{PROTO_DIR}",
             f"-I{include}",
+            f"-I{googleapis}",
             f"--python_out={tmp}",
             f"--grpc_python_out={tmp}",
             f"--mypy_out={tmp}",

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ScriptumServiceStub:
-    """Script, version, env and thread operations of the Scriptum platform.
+    """The Scriptum control plane: scripts, drafts, versions, threads, results, tools, env, templates.
+    ---- scripts, drafts, versions (docs: /scriptum/api-reference/scripts) ----
     """
 
     def __init__(self, channel):
@@ -35,40 +36,10 @@ class ScriptumServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.ImportTenantEnv = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/ImportTenantEnv',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvResponse.FromString,
-                _registered_method=True)
-        self.GetTenantEnv = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/GetTenantEnv',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTenantEnvRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvEntry.FromString,
-                _registered_method=True)
-        self.ListTenantEnv = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/ListTenantEnv',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvResponse.FromString,
-                _registered_method=True)
-        self.GetScriptEnv = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/GetScriptEnv',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
-                _registered_method=True)
-        self.UpdateScriptEnv = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/UpdateScriptEnv',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
-                _registered_method=True)
-        self.CreateDraft = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/CreateDraft',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateDraftRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Draft.FromString,
-                _registered_method=True)
-        self.PublishDraft = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/PublishDraft',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishDraftRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.FromString,
+        self.CreateScript = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/CreateScript',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateScriptRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
                 _registered_method=True)
         self.ListScripts = channel.unary_unary(
                 '/dodil.scriptum.v1.ScriptumService/ListScripts',
@@ -80,158 +51,419 @@ class ScriptumServiceStub:
                 request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptRequest.SerializeToString,
                 response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
                 _registered_method=True)
-        self.ListVersions = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/ListVersions',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsResponse.FromString,
+        self.DeleteScript = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/DeleteScript',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptResponse.FromString,
                 _registered_method=True)
-        self.GetVersion = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/GetVersion',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetVersionRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.FromString,
+        self.SaveScriptDraft = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/SaveScriptDraft',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SaveScriptDraftRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.FromString,
                 _registered_method=True)
-        self.ActivateVersion = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/ActivateVersion',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ActivateVersionRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
+        self.CompileScriptDraft = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/CompileScriptDraft',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftResponse.FromString,
                 _registered_method=True)
-        self.RollbackVersion = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/RollbackVersion',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackVersionRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
+        self.TestScriptDraft = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/TestScriptDraft',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TestScriptDraftRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.FromString,
                 _registered_method=True)
-        self.RunThread = channel.unary_unary(
-                '/dodil.scriptum.v1.ScriptumService/RunThread',
-                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RunThreadRequest.SerializeToString,
-                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
+        self.PublishScriptDraft = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/PublishScriptDraft',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftResponse.FromString,
+                _registered_method=True)
+        self.RollbackScript = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/RollbackScript',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptResponse.FromString,
+                _registered_method=True)
+        self.ListScriptVersions = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListScriptVersions',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetScriptVersion = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetScriptVersion',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptVersionRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptVersion.FromString,
+                _registered_method=True)
+        self.GetScriptCode = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetScriptCode',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeResponse.FromString,
+                _registered_method=True)
+        self.GetDraftInfo = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetDraftInfo',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetDraftInfoRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.FromString,
+                _registered_method=True)
+        self.CreateThread = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/CreateThread',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.FromString,
                 _registered_method=True)
         self.GetThread = channel.unary_unary(
                 '/dodil.scriptum.v1.ScriptumService/GetThread',
                 request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadRequest.SerializeToString,
                 response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
                 _registered_method=True)
+        self.ListThreads = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListThreads',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsResponse.FromString,
+                _registered_method=True)
         self.CancelThread = channel.unary_unary(
                 '/dodil.scriptum.v1.ScriptumService/CancelThread',
                 request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CancelThreadRequest.SerializeToString,
                 response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
                 _registered_method=True)
+        self.ResumeThread = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ResumeThread',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ResumeThreadRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
+                _registered_method=True)
+        self.WatchThread = channel.unary_stream(
+                '/dodil.scriptum.v1.ScriptumService/WatchThread',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchThreadRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ThreadEvent.FromString,
+                _registered_method=True)
+        self.WatchStep = channel.unary_stream(
+                '/dodil.scriptum.v1.ScriptumService/WatchStep',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchStepRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StepEvent.FromString,
+                _registered_method=True)
+        self.GetThreadResult = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetThreadResult',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultResponse.FromString,
+                _registered_method=True)
+        self.StreamThreadResult = channel.unary_stream(
+                '/dodil.scriptum.v1.ScriptumService/StreamThreadResult',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultResponse.FromString,
+                _registered_method=True)
+        self.StreamStepResult = channel.unary_stream(
+                '/dodil.scriptum.v1.ScriptumService/StreamStepResult',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultResponse.FromString,
+                _registered_method=True)
+        self.ListArtifacts = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListArtifacts',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsResponse.FromString,
+                _registered_method=True)
+        self.ListTools = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListTools',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsResponse.FromString,
+                _registered_method=True)
+        self.SetEnvVar = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/SetEnvVar',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SetEnvVarRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.FromString,
+                _registered_method=True)
+        self.GetEnvVar = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetEnvVar',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetEnvVarRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.FromString,
+                _registered_method=True)
+        self.ListEnvVars = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListEnvVars',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsResponse.FromString,
+                _registered_method=True)
+        self.DeleteEnvVar = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/DeleteEnvVar',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarResponse.FromString,
+                _registered_method=True)
+        self.ImportEnvVars = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ImportEnvVars',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsResponse.FromString,
+                _registered_method=True)
+        self.GetScriptEnv = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetScriptEnv',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
+                _registered_method=True)
+        self.UpdateScriptEnv = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/UpdateScriptEnv',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/ListTemplates',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/GetTemplate',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TemplateInfo.FromString,
+                _registered_method=True)
+        self.HealthCheck = channel.unary_unary(
+                '/dodil.scriptum.v1.ScriptumService/HealthCheck',
+                request_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckResponse.FromString,
+                _registered_method=True)
 
 
 class ScriptumServiceServicer:
-    """Script, version, env and thread operations of the Scriptum platform.
+    """The Scriptum control plane: scripts, drafts, versions, threads, results, tools, env, templates.
+    ---- scripts, drafts, versions (docs: /scriptum/api-reference/scripts) ----
     """
 
-    def ImportTenantEnv(self, request, context):
-        """Imports tenant env entries (runbook: `dodil scriptum env import ./.env.prod`).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetTenantEnv(self, request, context):
-        """Reads one tenant env key without its value (runbook: `dodil scriptum env get DB_HOST`).
-        NOT_FOUND when the key is absent.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListTenantEnv(self, request, context):
-        """Lists every tenant env key without values.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetScriptEnv(self, request, context):
-        """Reads a script's env overlay and its effective env (tenant env + overlay), keys only.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def UpdateScriptEnv(self, request, context):
-        """Sets and deletes overlay keys in one step; returns the new overlay.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def CreateDraft(self, request, context):
-        """Creates or replaces the script's unpublished draft (creates the script if new).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def PublishDraft(self, request, context):
-        """Publishes the draft as the next immutable version (runbook: `dodil scriptum draft publish`).
-        Publishing does not activate.
+    def CreateScript(self, request, context):
+        """Creates a script (metadata only; `from_template` also saves the template's DSL as draft).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListScripts(self, request, context):
-        """Lists the scripts of the caller's organization.
+        """Lists the organization's scripts (documented "Partial": page-token progression is limited).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetScript(self, request, context):
-        """One script with its active version and activation history.
+        """One script: metadata, active and latest version, draft status, contract.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListVersions(self, request, context):
-        """Every version of a script, with the activation history.
+    def DeleteScript(self, request, context):
+        """Deletes a script and every version, draft and overlay of it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetVersion(self, request, context):
-        """One version, including the input and output JSON Schemas it declares.
+    def SaveScriptDraft(self, request, context):
+        """Saves the mutable draft: DSL source, or pre-compiled YAML IR.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ActivateVersion(self, request, context):
-        """Makes a version active (promotion). Compare-and-set when expected_active_version is set.
+    def CompileScriptDraft(self, request, context):
+        """Validates and compiles the draft (AST, IR, diagnostics, tools required, contract).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RollbackVersion(self, request, context):
-        """Compare-and-set rollback (runbook: `dodil scriptum version rollback NAME --to N`):
-        sets the active version to to_version only if the active version is still
-        expected_active_version; otherwise FAILED_PRECONDITION naming the current active version.
+    def TestScriptDraft(self, request, context):
+        """Runs the current draft as a thread without publishing (CLI `draft test --input --env`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RunThread(self, request, context):
-        """Runs one thread of a script pinned to a version (runbook: `dodil scriptum thread run`).
+    def PublishScriptDraft(self, request, context):
+        """Mints the next immutable numbered version from the compiled draft and activates it; the
+        previously active version becomes SUPERSEDED (docs: /scriptum/concepts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackScript(self, request, context):
+        """Re-points the active version to a prior one (CLI `version rollback NAME --to N`; 0 = the
+        previously active version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScriptVersions(self, request, context):
+        """Every published version of a script.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScriptVersion(self, request, context):
+        """One published version with its status and contract.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScriptCode(self, request, context):
+        """Published source of a version (0 = active).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDraftInfo(self, request, context):
+        """The draft: source, compile state, diagnostics, contract.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateThread(self, request, context):
+        """---- threads and results (docs: /scriptum/api-reference/threads) ----
+
+        Starts a thread and returns at once with its id; the thread runs asynchronously.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetThread(self, request, context):
-        """Reads a thread: status, output, error, steps.
+        """A thread's status and step progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListThreads(self, request, context):
+        """Threads of the organization, newest first, with optional filters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelThread(self, request, context):
-        """Cancels a queued or running thread; a finished thread is returned unchanged.
+        """Cancels a pending, running or paused thread (documented as Unimplemented on some pages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeThread(self, request, context):
+        """Continues a PAUSED thread; `step_input_override_json` answers the pending `ask`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchThread(self, request, context):
+        """Streams a thread's state transitions, steps and yields until it is terminal or paused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchStep(self, request, context):
+        """Streams the events of one step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetThreadResult(self, request, context):
+        """The result: output bytes (unary cap about 4 MiB), step summaries, yields.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamThreadResult(self, request, context):
+        """The whole output in chunks: first a ThreadOutputMeta, then OutputChunk messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamStepResult(self, request, context):
+        """Step details and chunked step payloads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListArtifacts(self, request, context):
+        """Generated artifacts with short-lived download URLs (documented as Unimplemented / Preview).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTools(self, request, context):
+        """---- tools, env, templates, health (docs: /scriptum/api-reference/tools-env-templates) ----
+
+        The tool catalog (read-only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetEnvVar(self, request, context):
+        """Sets one tenant env var (CLI `env set`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEnvVar(self, request, context):
+        """One tenant env var, with its value (the docs: values are returned, treat as sensitive).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnvVars(self, request, context):
+        """Every tenant env var, with values.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteEnvVar(self, request, context):
+        """Deletes one tenant env var.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportEnvVars(self, request, context):
+        """Imports tenant env vars (CLI `env import ./.env.prod`: overwrites existing keys).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScriptEnv(self, request, context):
+        """A script's env overlay (runbook body: {"name":"invoice-parser"}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateScriptEnv(self, request, context):
+        """Sets and deletes overlay keys in one step (runbook body: {"name","set","delete"}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """The template catalog (no auth).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """One template (no auth).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HealthCheck(self, request, context):
+        """Liveness and version probe (no auth).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,40 +472,10 @@ class ScriptumServiceServicer:
 
 def add_ScriptumServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'ImportTenantEnv': grpc.unary_unary_rpc_method_handler(
-                    servicer.ImportTenantEnv,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvResponse.SerializeToString,
-            ),
-            'GetTenantEnv': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetTenantEnv,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTenantEnvRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvEntry.SerializeToString,
-            ),
-            'ListTenantEnv': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListTenantEnv,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvResponse.SerializeToString,
-            ),
-            'GetScriptEnv': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetScriptEnv,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.SerializeToString,
-            ),
-            'UpdateScriptEnv': grpc.unary_unary_rpc_method_handler(
-                    servicer.UpdateScriptEnv,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.SerializeToString,
-            ),
-            'CreateDraft': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateDraft,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateDraftRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Draft.SerializeToString,
-            ),
-            'PublishDraft': grpc.unary_unary_rpc_method_handler(
-                    servicer.PublishDraft,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishDraftRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.SerializeToString,
+            'CreateScript': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateScript,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateScriptRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.SerializeToString,
             ),
             'ListScripts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListScripts,
@@ -285,40 +487,165 @@ def add_ScriptumServiceServicer_to_server(servicer, server):
                     request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptRequest.FromString,
                     response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.SerializeToString,
             ),
-            'ListVersions': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListVersions,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsResponse.SerializeToString,
+            'DeleteScript': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteScript,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptResponse.SerializeToString,
             ),
-            'GetVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetVersion,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetVersionRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.SerializeToString,
+            'SaveScriptDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveScriptDraft,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SaveScriptDraftRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.SerializeToString,
             ),
-            'ActivateVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.ActivateVersion,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ActivateVersionRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.SerializeToString,
+            'CompileScriptDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompileScriptDraft,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftResponse.SerializeToString,
             ),
-            'RollbackVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.RollbackVersion,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackVersionRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.SerializeToString,
+            'TestScriptDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestScriptDraft,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TestScriptDraftRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.SerializeToString,
             ),
-            'RunThread': grpc.unary_unary_rpc_method_handler(
-                    servicer.RunThread,
-                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RunThreadRequest.FromString,
-                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.SerializeToString,
+            'PublishScriptDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishScriptDraft,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftResponse.SerializeToString,
+            ),
+            'RollbackScript': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackScript,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptResponse.SerializeToString,
+            ),
+            'ListScriptVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScriptVersions,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsResponse.SerializeToString,
+            ),
+            'GetScriptVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScriptVersion,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptVersionRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptVersion.SerializeToString,
+            ),
+            'GetScriptCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScriptCode,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeResponse.SerializeToString,
+            ),
+            'GetDraftInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDraftInfo,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetDraftInfoRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.SerializeToString,
+            ),
+            'CreateThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateThread,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.SerializeToString,
             ),
             'GetThread': grpc.unary_unary_rpc_method_handler(
                     servicer.GetThread,
                     request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadRequest.FromString,
                     response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.SerializeToString,
             ),
+            'ListThreads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListThreads,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsResponse.SerializeToString,
+            ),
             'CancelThread': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelThread,
                     request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CancelThreadRequest.FromString,
                     response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.SerializeToString,
+            ),
+            'ResumeThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeThread,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ResumeThreadRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.SerializeToString,
+            ),
+            'WatchThread': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchThread,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchThreadRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ThreadEvent.SerializeToString,
+            ),
+            'WatchStep': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchStep,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchStepRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StepEvent.SerializeToString,
+            ),
+            'GetThreadResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetThreadResult,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultResponse.SerializeToString,
+            ),
+            'StreamThreadResult': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamThreadResult,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultResponse.SerializeToString,
+            ),
+            'StreamStepResult': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamStepResult,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultResponse.SerializeToString,
+            ),
+            'ListArtifacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListArtifacts,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsResponse.SerializeToString,
+            ),
+            'ListTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTools,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsResponse.SerializeToString,
+            ),
+            'SetEnvVar': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetEnvVar,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SetEnvVarRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.SerializeToString,
+            ),
+            'GetEnvVar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEnvVar,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetEnvVarRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.SerializeToString,
+            ),
+            'ListEnvVars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnvVars,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsResponse.SerializeToString,
+            ),
+            'DeleteEnvVar': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteEnvVar,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarResponse.SerializeToString,
+            ),
+            'ImportEnvVars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportEnvVars,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsResponse.SerializeToString,
+            ),
+            'GetScriptEnv': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScriptEnv,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.SerializeToString,
+            ),
+            'UpdateScriptEnv': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateScriptEnv,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTemplateRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TemplateInfo.SerializeToString,
+            ),
+            'HealthCheck': grpc.unary_unary_rpc_method_handler(
+                    servicer.HealthCheck,
+                    request_deserializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckRequest.FromString,
+                    response_serializer=dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -329,11 +656,12 @@ def add_ScriptumServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ScriptumService:
-    """Script, version, env and thread operations of the Scriptum platform.
+    """The Scriptum control plane: scripts, drafts, versions, threads, results, tools, env, templates.
+    ---- scripts, drafts, versions (docs: /scriptum/api-reference/scripts) ----
     """
 
     @staticmethod
-    def ImportTenantEnv(request,
+    def CreateScript(request,
             target,
             options=(),
             channel_credentials=None,
@@ -346,171 +674,9 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/ImportTenantEnv',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportTenantEnvResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetTenantEnv(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/GetTenantEnv',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTenantEnvRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvEntry.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListTenantEnv(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/ListTenantEnv',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTenantEnvResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetScriptEnv(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/GetScriptEnv',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def UpdateScriptEnv(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/UpdateScriptEnv',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def CreateDraft(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/CreateDraft',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateDraftRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Draft.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def PublishDraft(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dodil.scriptum.v1.ScriptumService/PublishDraft',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishDraftRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.FromString,
+            '/dodil.scriptum.v1.ScriptumService/CreateScript',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateScriptRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
             options,
             channel_credentials,
             insecure,
@@ -576,7 +742,7 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
-    def ListVersions(request,
+    def DeleteScript(request,
             target,
             options=(),
             channel_credentials=None,
@@ -589,9 +755,9 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/ListVersions',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListVersionsResponse.FromString,
+            '/dodil.scriptum.v1.ScriptumService/DeleteScript',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteScriptResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -603,7 +769,7 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
-    def GetVersion(request,
+    def SaveScriptDraft(request,
             target,
             options=(),
             channel_credentials=None,
@@ -616,9 +782,9 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/GetVersion',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetVersionRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Version.FromString,
+            '/dodil.scriptum.v1.ScriptumService/SaveScriptDraft',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SaveScriptDraftRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -630,7 +796,7 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
-    def ActivateVersion(request,
+    def CompileScriptDraft(request,
             target,
             options=(),
             channel_credentials=None,
@@ -643,9 +809,9 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/ActivateVersion',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ActivateVersionRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
+            '/dodil.scriptum.v1.ScriptumService/CompileScriptDraft',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CompileScriptDraftResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -657,7 +823,7 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
-    def RollbackVersion(request,
+    def TestScriptDraft(request,
             target,
             options=(),
             channel_credentials=None,
@@ -670,9 +836,9 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/RollbackVersion',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackVersionRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Script.FromString,
+            '/dodil.scriptum.v1.ScriptumService/TestScriptDraft',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TestScriptDraftRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -684,7 +850,7 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
-    def RunThread(request,
+    def PublishScriptDraft(request,
             target,
             options=(),
             channel_credentials=None,
@@ -697,9 +863,171 @@ class ScriptumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dodil.scriptum.v1.ScriptumService/RunThread',
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RunThreadRequest.SerializeToString,
-            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
+            '/dodil.scriptum.v1.ScriptumService/PublishScriptDraft',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.PublishScriptDraftResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackScript(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/RollbackScript',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.RollbackScriptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScriptVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListScriptVersions',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListScriptVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScriptVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetScriptVersion',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptVersionRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScriptCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetScriptCode',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDraftInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetDraftInfo',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetDraftInfoRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DraftInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/CreateThread',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.CreateThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -738,6 +1066,33 @@ class ScriptumService:
             _registered_method=True)
 
     @staticmethod
+    def ListThreads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListThreads',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListThreadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CancelThread(request,
             target,
             options=(),
@@ -764,10 +1119,497 @@ class ScriptumService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ResumeThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ResumeThread',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ResumeThreadRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.Thread.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/WatchThread',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchThreadRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ThreadEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/WatchStep',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.WatchStepRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StepEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetThreadResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetThreadResult',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetThreadResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamThreadResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/StreamThreadResult',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamThreadResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamStepResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/StreamStepResult',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.StreamStepResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListArtifacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListArtifacts',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListArtifactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListTools',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetEnvVar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/SetEnvVar',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.SetEnvVarRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEnvVar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetEnvVar',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetEnvVarRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.EnvVar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnvVars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListEnvVars',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListEnvVarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteEnvVar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/DeleteEnvVar',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.DeleteEnvVarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportEnvVars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ImportEnvVars',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ImportEnvVarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScriptEnv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetScriptEnv',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetScriptEnvRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateScriptEnv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/UpdateScriptEnv',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.UpdateScriptEnvRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ScriptEnv.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/ListTemplates',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/GetTemplate',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.GetTemplateRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.TemplateInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HealthCheck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dodil.scriptum.v1.ScriptumService/HealthCheck',
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckRequest.SerializeToString,
+            dodil_dot_scriptum_dot_v1_dot_scriptum__pb2.HealthCheckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class ScriptumDevAdminStub:
-    """Operator controls of the embedded development server (fault injection and counters).
-    Guarded by the same token and organization as ScriptumService.
+    """Operator controls of the embedded development server (ours; not part of the platform).
+    Guarded by the same token and organization as ScriptumService; every setting and counter is
+    per organization.
     """
 
     def __init__(self, channel):
@@ -799,33 +1641,34 @@ class ScriptumDevAdminStub:
 
 
 class ScriptumDevAdminServicer:
-    """Operator controls of the embedded development server (fault injection and counters).
-    Guarded by the same token and organization as ScriptumService.
+    """Operator controls of the embedded development server (ours; not part of the platform).
+    Guarded by the same token and organization as ScriptumService; every setting and counter is
+    per organization.
     """
 
     def GetFaults(self, request, context):
-        """The fault-injection settings in force.
+        """The fault-injection settings in force for the caller's organization.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetFaults(self, request, context):
-        """Replaces the fault-injection settings.
+        """Replaces the caller's organization's fault-injection settings.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetStats(self, request, context):
-        """Call and execution counters since start (or the last reset).
+        """Call and execution counters of the caller's organization since start (or the last reset).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResetStats(self, request, context):
-        """Sets every counter back to zero.
+        """Sets the caller's organization's counters back to zero.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -863,8 +1706,9 @@ def add_ScriptumDevAdminServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ScriptumDevAdmin:
-    """Operator controls of the embedded development server (fault injection and counters).
-    Guarded by the same token and organization as ScriptumService.
+    """Operator controls of the embedded development server (ours; not part of the platform).
+    Guarded by the same token and organization as ScriptumService; every setting and counter is
+    per organization.
     """
 
     @staticmethod
