@@ -1,4 +1,10 @@
-"""What both transports share: request building, argument checks, and the retry loop."""
+"""What both transports share: argument checks, the retry loop, and every ScriptumClient method.
+
+A transport supplies three primitives: ``_wire`` (the resolved message classes), ``_call`` (one
+attempt of a unary call) and ``_open_stream`` (a server stream). Requests are built here as dicts
+of proto field names and responses read the same way, so both transports return identical
+records (``_records``). Runs (watching, result streaming, cancel) live in ``_runs``.
+"""
 
 from __future__ import annotations
 
@@ -15,39 +21,75 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
-
-from ._errors import ScriptumError
+from . import _runs
+from ._errors import ScriptumError, cancelled_error
+from ._records import (
+    THREAD_STATUSES,
+    ApiInfo,
+    DraftInfo,
+    EnvVar,
+    Health,
+    PublishResult,
+    RollbackResult,
+    RunRecord,
+    Script,
+    ScriptEnv,
+    ScriptVersion,
+    Template,
+    Thread,
+    ThreadOutput,
+    Tool,
+)
 from ._settings import ClientSettings
+from ._streams import AbortOnCancel, Stream
+from ._wire import Wire
 
-__all__ = ["READ_METHODS", "ClientBase", "Sleep", "cancelled_error", "retryable_codes"]
+__all__ = [
+    "ALWAYS_RETRYABLE",
+    "MAX_RUN_TIMEOUT_S",
+    "READ_METHODS",
+    "REQUEST_ID_KEY",
+    "ClientBase",
+    "Sleep",
+    "cancelled_error",
+    "retryable_codes",
+    "timeout_text",
+]
 
 log = logging.getLogger("pytest_scriptum.client")
 
-M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 Sleep = Callable[[float], object]
 
+# Calls that change nothing: repeating one after DEADLINE_EXCEEDED is harmless.
 READ_METHODS: frozenset[str] = frozenset({
-    "ListScripts", "GetScript", "ListVersions", "GetVersion", "GetTenantEnv", "ListTenantEnv",
-    "GetScriptEnv", "GetThread",
+    "HealthCheck", "ListScripts", "GetScript", "ListScriptVersions", "GetScriptVersion", "GetDraftInfo",
+    "GetScriptCode", "GetThread", "ListThreads", "WatchThread", "WatchStep", "GetThreadResult",
+    "StreamThreadResult", "StreamStepResult", "ListEnvVars", "GetEnvVar", "GetScriptEnv", "ListTools",
+    "ListTemplates", "GetTemplate", "ServerReflectionInfo",
 })
-_ALWAYS_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+ALWAYS_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 # A write that timed out may have happened: only reads are repeated after DEADLINE_EXCEEDED.
-# A run is never repeated after it (the platform's TIMED_OUT is the answer, not a retry).
-_READ_RETRYABLE = _ALWAYS_RETRYABLE | {"DEADLINE_EXCEEDED"}
+_READ_RETRYABLE = ALWAYS_RETRYABLE | {"DEADLINE_EXCEEDED"}
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+# The platform's own cap on a thread's timeout (facts sheet: "max 3600s").
 MAX_RUN_TIMEOUT_S = 3600.0
+# Below a millisecond a timeout cannot be written as "<n>s" with three decimals.
+_MIN_RUN_TIMEOUT_S = 0.001
+# CreateThreadRequest.metadata key of the client's idempotency key (an EXTENSION by convention).
+REQUEST_ID_KEY = "scriptum.request_id"
+# A list API whose page token does not progress (documented "Partial") must not loop forever.
+_MAX_PAGES = 1000
 
 
 def retryable_codes(method: str) -> frozenset[str]:
     """The status names after which a call of ``method`` is attempted again."""
-    return _READ_RETRYABLE if method in READ_METHODS else _ALWAYS_RETRYABLE
+    return _READ_RETRYABLE if method in READ_METHODS else ALWAYS_RETRYABLE
 
 
-def cancelled_error(method: str = "RunThread") -> ScriptumError:
-    """The error raised when the caller's cancel event stops a run."""
-    return ScriptumError("CANCELLED", "run cancelled by the caller", method)
+def timeout_text(seconds: float) -> str:
+    """A thread timeout as the platform writes it: 60 -> "60s", 0.25 -> "0.25s"."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 def _encode_json(value: Any, what: str) -> str:
@@ -57,14 +99,11 @@ def _encode_json(value: Any, what: str) -> str:
         raise ValueError(f"{what} is not JSON-serialisable (finite numbers only): {exc}") from None
 
 
-def _schema_json(schema: Mapping[str, Any] | None, what: str) -> str:
-    return "" if schema is None else _encode_json(dict(schema), what)
-
-
 def _check_timeout(value: float, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-            or not 0 < value <= MAX_RUN_TIMEOUT_S:
-        raise ValueError(f"{what} must be a number of seconds in (0, {MAX_RUN_TIMEOUT_S:g}], got {value!r}")
+            or not _MIN_RUN_TIMEOUT_S <= value <= MAX_RUN_TIMEOUT_S:
+        raise ValueError(f"{what} must be a number of seconds in [{_MIN_RUN_TIMEOUT_S:g}, "
+                         f"{MAX_RUN_TIMEOUT_S:g}], got {value!r}")
 
 
 def _check_name(value: str, what: str) -> None:
@@ -77,8 +116,20 @@ def _check_version(value: int, what: str, *, minimum: int = 1) -> None:
         raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
 
 
+def _check_keys(values: Mapping[str, str], what: str) -> dict[str, str]:
+    result = dict(values)
+    for key, value in result.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise ValueError(f"{what} must map non-empty string keys to strings, got a value for {key!r}")
+    return result
+
+
+def _int(value: Any) -> int:
+    return int(value) if value not in (None, "") else 0
+
+
 class ClientBase(ABC):
-    """Every ScriptumClient method, built on two transport primitives: `_call` and `_run_thread`."""
+    """Every ScriptumClient method, built on the transport primitives."""
 
     transport: str
 
@@ -86,30 +137,65 @@ class ClientBase(ABC):
         settings.require_credentials()
         self._settings = settings
         self._sleep = sleep  # injected by tests to observe backoff without waiting
+        self._aborter = AbortOnCancel()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(endpoint={self._settings.endpoint!r}, "
-                f"http_url={self._settings.http_url!r}, org={self._settings.org!r})")
+                f"http_url={self._settings.http_url!r}, org={self._settings.org!r}, "
+                f"org_name={self._settings.org_name!r})")
+
+    @property
+    def settings(self) -> ClientSettings:
+        """The settings this client was built with (the token stays out of their repr)."""
+        return self._settings
 
     # ---- transport primitives -------------------------------------------------------------
 
     @abstractmethod
-    def _call(self, method: str, request: Message, response: type[M], timeout_s: float) -> M:
-        """One attempt of a unary call; ScriptumError on any failure."""
+    def _wire(self, method: str) -> Wire:
+        """The message classes in use, resolved once (ScriptumError naming ``method`` if that fails)."""
 
     @abstractmethod
-    def _run_thread(self, request: pb.RunThreadRequest, cancel: threading.Event | None) -> pb.Thread:
-        """A whole run, retries included (the request id is already set)."""
+    def _call(self, method: str, request: Message, timeout_s: float) -> dict[str, Any]:
+        """One attempt of a unary call; the response as proto field names; ScriptumError on failure."""
 
     @abstractmethod
-    def close(self) -> None:
+    def _open_stream(self, method: str, request: Message, timeout_s: float) -> Stream:
+        """Start a server-streaming call (errors may come from here or from the iteration)."""
+
+    @abstractmethod
+    def _close_transport(self) -> None:
         """Release the connection (idempotent)."""
 
-    # ---- retries ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the connection (idempotent); in-flight calls fail with CANCELLED."""
+        self._aborter.close()
+        self._close_transport()
 
-    def _invoke(self, method: str, request: Message, response: type[M]) -> M:
+    # ---- calls and retries ----------------------------------------------------------------
+
+    def _request(self, method: str, fields: Mapping[str, Any]) -> Message:
+        return self._wire(method).request(method, fields)
+
+    def _invoke(self, method: str, fields: Mapping[str, Any], *,
+                cancel: threading.Event | None = None) -> dict[str, Any]:
         timeout_s = self._settings.call_timeout_s
-        return self._retrying(method, lambda: self._call(method, request, response, timeout_s))
+        return self._retrying(method, lambda: self._call(method, self._request(method, fields), timeout_s),
+                              cancel=cancel)
+
+    def _pages(self, method: str, fields: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list call, following ``next_page_token``."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            page = self._invoke(method, {**fields, "page_token": token})
+            items.extend(page.get(key, ()))
+            token = page.get("next_page_token", "")
+            if not token or token in seen:
+                break
+            seen.add(token)
+        return items
 
     def _retrying(self, method: str, attempt: Callable[[], T], *, cancel: threading.Event | None = None) -> T:
         codes = retryable_codes(method)
@@ -140,130 +226,292 @@ class ClientBase(ABC):
         else:
             time.sleep(delay_s)
 
-    def _run_deadline_s(self, request: pb.RunThreadRequest) -> float:
-        return request.timeout_seconds + self._settings.run_deadline_margin_s
+    def _info(self, method: str) -> ApiInfo:
+        return self._wire(method).info
 
-    # ---- ScriptumClient -----------------------------------------------------------------------
+    # ---- ScriptumClient: the API as this server speaks it ---------------------------------
 
-    def list_scripts(self) -> list[pb.Script]:
-        """Scripts of the organization, sorted by name."""
-        return list(self._invoke("ListScripts", pb.ListScriptsRequest(), pb.ListScriptsResponse).scripts)
+    def api_info(self) -> ApiInfo:
+        """Descriptors in use, the EXTENSION fields present, fallbacks and problems (cached)."""
+        return self._retrying("ServerReflectionInfo", lambda: self._info("ServerReflectionInfo"))
 
-    def get_script(self, name: str) -> pb.Script:
-        """One script with its active version and activation history."""
+    def health(self) -> Health:
+        """HealthCheck (no auth needed on the platform)."""
+        d = self._invoke("HealthCheck", {})
+        return Health(d.get("status", ""), d.get("version", ""), _int(d.get("uptime_seconds")))
+
+    # ---- scripts, drafts, versions ----------------------------------------------------------
+
+    def _script(self, d: Mapping[str, Any], method: str) -> Script:
+        return Script.from_dict(d, has_history=self._info(method).has("Script.activation_history"))
+
+    def _version(self, d: Mapping[str, Any], method: str) -> ScriptVersion:
+        return ScriptVersion.from_dict(
+            d, has_rolled_back_from=self._info(method).has("ScriptVersion.rolled_back_from"))
+
+    def create_script(self, name: str, *, description: str = "",
+                      env: Mapping[str, str] = _EMPTY) -> Script:
+        """CreateScript: metadata only (and an initial env overlay); ALREADY_EXISTS if taken."""
         _check_name(name, "script name")
-        return self._invoke("GetScript", pb.GetScriptRequest(name=name), pb.Script)
+        fields = {"name": name, "description": description, "env": _check_keys(env, "env")}
+        return self._script(self._invoke("CreateScript", fields), "CreateScript")
 
-    def list_versions(self, name: str) -> pb.ListVersionsResponse:
-        """Every version of a script, with the activation history."""
+    def delete_script(self, name: str) -> None:
+        """DeleteScript: the script and every version, draft and overlay of it."""
         _check_name(name, "script name")
-        return self._invoke("ListVersions", pb.ListVersionsRequest(name=name), pb.ListVersionsResponse)
+        self._invoke("DeleteScript", {"name": name})
 
-    def get_version(self, name: str, version: int) -> pb.Version:
-        """One version, including its declared schemas."""
+    def list_scripts(self) -> list[Script]:
+        """Every script of the organization (all pages)."""
+        return [self._script(d, "ListScripts") for d in self._pages("ListScripts", {}, "scripts")]
+
+    def get_script(self, name: str) -> Script:
+        """One script: active and latest version, draft status, contract, history (EXTENSION)."""
+        _check_name(name, "script name")
+        return self._script(self._invoke("GetScript", {"name": name}), "GetScript")
+
+    def list_script_versions(self, name: str) -> list[ScriptVersion]:
+        """Every published version of a script, ascending."""
+        _check_name(name, "script name")
+        pages = self._pages("ListScriptVersions", {"name": name}, "versions")
+        return [self._version(d, "ListScriptVersions") for d in pages]
+
+    def get_script_version(self, name: str, version: int) -> ScriptVersion:
+        """One published version with its status and contract."""
         _check_name(name, "script name")
         _check_version(version, "version")
-        return self._invoke("GetVersion", pb.GetVersionRequest(name=name, version=version), pb.Version)
+        d = self._invoke("GetScriptVersion", {"name": name, "version": version})
+        return self._version(d, "GetScriptVersion")
 
-    def import_tenant_env(self, values: Mapping[str, str], *, replace: bool = False) -> list[pb.EnvEntry]:
-        """Set tenant env entries (``replace`` deletes every key not given); returns all keys."""
-        request = pb.ImportTenantEnvRequest(values=dict(values), replace=replace)
-        return list(self._invoke("ImportTenantEnv", request, pb.ImportTenantEnvResponse).entries)
-
-    def get_tenant_env(self, key: str) -> pb.EnvEntry:
-        """One tenant env key, without its value."""
-        _check_name(key, "env key")
-        return self._invoke("GetTenantEnv", pb.GetTenantEnvRequest(key=key), pb.EnvEntry)
-
-    def list_tenant_env(self) -> list[pb.EnvEntry]:
-        """Every tenant env key, without values."""
-        response = self._invoke("ListTenantEnv", pb.ListTenantEnvRequest(), pb.ListTenantEnvResponse)
-        return list(response.entries)
-
-    def get_script_env(self, name: str) -> pb.ScriptEnv:
-        """A script's overlay and effective env, keys only."""
+    def get_draft_info(self, name: str) -> DraftInfo:
+        """The draft: compile state, diagnostics, contract (``exists`` False without one)."""
         _check_name(name, "script name")
-        return self._invoke("GetScriptEnv", pb.GetScriptEnvRequest(name=name), pb.ScriptEnv)
+        return DraftInfo.from_dict(self._invoke("GetDraftInfo", {"name": name}))
+
+    def save_script_draft(self, name: str, *, dsl_content: str = "", ir_yaml: str = "") -> DraftInfo:
+        """SaveScriptDraft: DSL source or pre-compiled YAML IR."""
+        _check_name(name, "script name")
+        if not (dsl_content or ir_yaml):
+            raise ValueError("save_script_draft needs dsl_content or ir_yaml")
+        fields = {"name": name, "dsl_content": dsl_content, "ir_yaml": ir_yaml}
+        return DraftInfo.from_dict(self._invoke("SaveScriptDraft", fields))
+
+    def compile_script_draft(self, name: str) -> DraftInfo:
+        """CompileScriptDraft; the draft's state after it (COMPILED, or FAILED with diagnostics)."""
+        _check_name(name, "script name")
+        d = self._invoke("CompileScriptDraft", {"name": name})
+        return DraftInfo.from_dict({
+            "name": name, "exists": True, "status": "COMPILED" if d.get("success") else "FAILED",
+            "contract": d.get("contract", {}), "diagnostics": d.get("diagnostics", ()),
+            "tools_required": d.get("tools_required", ()),
+        })
+
+    def publish_script_draft(self, name: str) -> PublishResult:
+        """PublishScriptDraft: the new version, which is now active, and the one active before."""
+        _check_name(name, "script name")
+        d = self._invoke("PublishScriptDraft", {"name": name})
+        return PublishResult(self._version(d.get("version", {}), "PublishScriptDraft"),
+                             _int(d.get("previous_active_version")))
+
+    def rollback_script(self, name: str, to_version: int, *, expected_active_version: int = 0,
+                        reason: str = "", incident_id: str = "", rollback_id: str = "") -> RollbackResult:
+        """RollbackScript to ``to_version`` (0 = the previously active version).
+
+        The EXTENSION arguments are sent only when the server's descriptors have them
+        (``api_info().extensions``); without ``RollbackScriptRequest.expected_active_version`` the
+        caller must emulate the compare-and-set. FAILED_PRECONDITION (``is_conflict``) is a CAS
+        conflict and is not retried.
+        """
+        _check_name(name, "script name")
+        _check_version(to_version, "to_version", minimum=0)
+        _check_version(expected_active_version, "expected_active_version", minimum=0)
+        fields = {"name": name, "to_version": to_version, "expected_active_version": expected_active_version,
+                  "reason": reason, "incident_id": incident_id, "rollback_id": rollback_id}
+        d = self._invoke("RollbackScript", fields)
+        script = self._script(d.get("script", {}), "RollbackScript")
+        return RollbackResult(script, _int(d.get("previous_active_version")),
+                              _int(d.get("active_version")) or script.active_version)
+
+    # ---- threads ----------------------------------------------------------------------------
+
+    def _thread_fields(self, input: Any, *, what: str, timeout_s: float, load_env: bool,
+                       request_id: str | None, metadata: Mapping[str, str] | None) -> dict[str, Any]:
+        _check_timeout(timeout_s, f"timeout_s of {what}")
+        labels = _check_keys(metadata or {}, f"metadata of {what}")
+        # A request id given either way is kept; otherwise one is made for this call (and its retries).
+        labels[REQUEST_ID_KEY] = request_id or labels.get(REQUEST_ID_KEY) or uuid.uuid4().hex
+        return {"input_json": _encode_json(input, f"input of {what}"), "timeout": timeout_text(timeout_s),
+                "load_env": bool(load_env), "metadata": labels}
+
+    def _start(self, method: str, fields: Mapping[str, Any], cancel: threading.Event | None) -> str:
+        # One request, built once: every retry carries the same request id, so the platform
+        # (when it dedupes on it) executes the run at most once.
+        if cancel is not None and cancel.is_set():
+            raise cancelled_error(method)
+        d = self._invoke(method, fields, cancel=cancel)
+        thread_id = d.get("thread_id", "")
+        if not thread_id:
+            raise ScriptumError("INTERNAL", "the answer carries no thread_id", method)
+        return str(thread_id)
+
+    def create_thread(self, name: str, version: int, input: Any, *, load_env: bool = True,
+                      timeout_s: float = 60.0, request_id: str | None = None,
+                      metadata: Mapping[str, str] | None = None) -> str:
+        """CreateThread pinned to ``version`` (>= 1); the thread id, at once."""
+        return self._create_thread(name, version, input, load_env=load_env, timeout_s=timeout_s,
+                                   request_id=request_id, metadata=metadata, cancel=None)
+
+    def _create_thread(self, name: str, version: int, input: Any, *, load_env: bool, timeout_s: float,
+                       request_id: str | None, metadata: Mapping[str, str] | None,
+                       cancel: threading.Event | None) -> str:
+        _check_name(name, "script name")
+        _check_version(version, f"version of the run of {name} (runs are always pinned)")
+        fields = {"script_name": name, "version": version, **self._thread_fields(
+            input, what=f"the run of {name} v{version}", timeout_s=timeout_s, load_env=load_env,
+            request_id=request_id, metadata=metadata)}
+        return self._start("CreateThread", fields, cancel)
+
+    def test_script_draft(self, name: str, input: Any, *, load_env: bool = True, timeout_s: float = 60.0,
+                          request_id: str | None = None) -> str:
+        """TestScriptDraft: run the draft without publishing; the thread id, at once."""
+        return self._test_script_draft(name, input, load_env=load_env, timeout_s=timeout_s,
+                                       request_id=request_id, cancel=None)
+
+    def _test_script_draft(self, name: str, input: Any, *, load_env: bool, timeout_s: float,
+                           request_id: str | None, cancel: threading.Event | None) -> str:
+        _check_name(name, "script name")
+        fields = {"name": name, **self._thread_fields(
+            input, what=f"the draft run of {name}", timeout_s=timeout_s, load_env=load_env,
+            request_id=request_id, metadata=None)}
+        return self._start("TestScriptDraft", fields, cancel)
+
+    def watch_thread(self, thread_id: str, *, timeout_s: float,
+                     cancel: threading.Event | None = None) -> Thread:
+        """Follow a thread until it is terminal or PAUSED (WatchThread; GetThread polling when the
+        stream is refused). The client gives up ``timeout_s + run_deadline_margin_s`` after the
+        start, cancelling the thread (DEADLINE_EXCEEDED). A set ``cancel`` cancels the thread and
+        raises ScriptumError CANCELLED."""
+        _check_name(thread_id, "thread id")
+        _check_timeout(timeout_s, "timeout_s of the watch")
+        return _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)
+
+    def get_thread(self, thread_id: str) -> Thread:
+        """GetThread: status and step progress."""
+        _check_name(thread_id, "thread id")
+        return Thread.from_dict(self._invoke("GetThread", {"thread_id": thread_id}))
+
+    def get_thread_result(self, thread_id: str) -> ThreadOutput:
+        """GetThreadResult, then StreamThreadResult when the output was truncated (the whole output,
+        checked for completeness: DATA_LOSS otherwise)."""
+        _check_name(thread_id, "thread id")
+        return _runs.result(self, thread_id)
+
+    def run_thread(self, name: str, version: int, input: Any, *, load_env: bool = True,
+                   request_id: str | None = None, timeout_s: float = 60.0,
+                   cancel: threading.Event | None = None, draft: bool = False) -> RunRecord:
+        """Create (``draft``: TestScriptDraft, ``version`` ignored), watch until settled, read the result.
+
+        A FAILED, PAUSED or CANCELLED thread is returned, not raised. Retries of the create call
+        reuse one request id (``metadata["scriptum.request_id"]``).
+        """
+        if draft:
+            thread_id = self._test_script_draft(name, input, load_env=load_env, timeout_s=timeout_s,
+                                                request_id=request_id, cancel=cancel)
+        else:
+            thread_id = self._create_thread(name, version, input, load_env=load_env, timeout_s=timeout_s,
+                                            request_id=request_id, metadata=None, cancel=cancel)
+        thread = _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)
+        return RunRecord(thread, _runs.result_of(self, thread))
+
+    def list_threads(self, *, script_name: str = "", status: str = "") -> list[Thread]:
+        """ListThreads, newest first, optionally of one script and/or in one status."""
+        if status and status not in THREAD_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(THREAD_STATUSES)}, got {status!r}")
+        fields: dict[str, Any] = {"script_name_filter": script_name}
+        if status:
+            wire = self._wire("ListThreads")
+            fields["status_filter"] = wire.enum_name("ListThreads", "status_filter", status)
+        return [Thread.from_dict(d) for d in self._pages("ListThreads", fields, "threads")]
+
+    def cancel_thread(self, thread_id: str) -> Thread:
+        """CancelThread (a settled thread is returned unchanged; UNIMPLEMENTED on some platforms)."""
+        _check_name(thread_id, "thread id")
+        return Thread.from_dict(self._invoke("CancelThread", {"thread_id": thread_id}))
+
+    def resume_thread(self, thread_id: str, value: Any) -> Thread:
+        """ResumeThread with ``step_input_override_json`` = JSON of ``value``."""
+        _check_name(thread_id, "thread id")
+        fields = {"thread_id": thread_id,
+                  "step_input_override_json": _encode_json(value, f"the answer to thread {thread_id}")}
+        return Thread.from_dict(self._invoke("ResumeThread", fields))
+
+    # ---- env, tools, templates ----------------------------------------------------------------
+
+    def list_env_vars(self) -> list[EnvVar]:
+        """Every tenant env var, with its value (sensitive: kept out of the record's repr)."""
+        return [_env_var(d) for d in self._pages("ListEnvVars", {}, "vars")]
+
+    def get_env_var(self, key: str) -> EnvVar:
+        """One tenant env var, with its value."""
+        _check_name(key, "env key")
+        return _env_var(self._invoke("GetEnvVar", {"key": key}))
+
+    def set_env_var(self, key: str, value: str) -> EnvVar:
+        """SetEnvVar."""
+        _check_name(key, "env key")
+        return _env_var(self._invoke("SetEnvVar", {"key": key, "value": value}))
+
+    def delete_env_var(self, key: str) -> bool:
+        """DeleteEnvVar; whether the key existed."""
+        _check_name(key, "env key")
+        return bool(self._invoke("DeleteEnvVar", {"key": key}).get("deleted", False))
+
+    def import_env_vars(self, values: Mapping[str, str]) -> list[str]:
+        """ImportEnvVars (existing keys are overwritten); the keys written."""
+        d = self._invoke("ImportEnvVars", {"vars": _check_keys(values, "values")})
+        return [str(k) for k in d.get("keys", ())]
+
+    def get_script_env(self, name: str) -> ScriptEnv:
+        """A script's env overlay (values kept out of the record's repr)."""
+        _check_name(name, "script name")
+        d = self._invoke("GetScriptEnv", {"name": name})
+        return ScriptEnv(d.get("name", name), dict(d.get("env", {})))
 
     def update_script_env(self, name: str, set: Mapping[str, str] = _EMPTY,
-                          delete: Sequence[str] = ()) -> pb.ScriptEnv:
-        """Set and delete overlay keys in one step; returns the new overlay."""
+                          delete: Sequence[str] = ()) -> ScriptEnv:
+        """Set and delete overlay keys in one step; the new overlay."""
         _check_name(name, "script name")
         if isinstance(delete, str):
             raise ValueError(f"delete must be a sequence of keys, not the string {delete!r}")
-        request = pb.UpdateScriptEnvRequest(name=name, set=dict(set), delete=list(delete))
-        return self._invoke("UpdateScriptEnv", request, pb.ScriptEnv)
+        fields = {"name": name, "set": _check_keys(set, "set"), "delete": list(delete)}
+        d = self._invoke("UpdateScriptEnv", fields)
+        return ScriptEnv(d.get("name", name), dict(d.get("env", {})))
 
-    def create_draft(self, name: str, source: str, *, input_schema: Mapping[str, Any] | None = None,
-                     output_schema: Mapping[str, Any] | None = None) -> pb.Draft:
-        """Create or replace the script's draft (creating the script if new)."""
-        _check_name(name, "script name")
-        request = pb.CreateDraftRequest(
-            name=name, source=source,
-            input_schema_json=_schema_json(input_schema, f"input_schema of {name}"),
-            output_schema_json=_schema_json(output_schema, f"output_schema of {name}"),
-        )
-        return self._invoke("CreateDraft", request, pb.Draft)
+    def list_tools(self) -> list[Tool]:
+        """The tool catalog."""
+        return [Tool(d.get("tool_id", ""), d.get("name", ""), d.get("version", ""), d.get("description", ""),
+                     d.get("kind", "")) for d in self._pages("ListTools", {}, "tools")]
 
-    def publish_draft(self, name: str) -> pb.Version:
-        """Publish the draft as the next version (not activated)."""
-        _check_name(name, "script name")
-        return self._invoke("PublishDraft", pb.PublishDraftRequest(name=name), pb.Version)
+    def list_templates(self) -> list[Template]:
+        """The template catalog (no auth needed on the platform)."""
+        return [_template(d) for d in self._pages("ListTemplates", {}, "templates")]
 
-    def activate_version(self, name: str, version: int, *, expected_active_version: int = 0,
-                         reason: str = "") -> pb.Script:
-        """Make ``version`` active; compare-and-set when ``expected_active_version`` > 0."""
-        _check_name(name, "script name")
-        _check_version(version, "version")
-        _check_version(expected_active_version, "expected_active_version", minimum=0)
-        request = pb.ActivateVersionRequest(name=name, version=version,
-                                            expected_active_version=expected_active_version, reason=reason)
-        return self._invoke("ActivateVersion", request, pb.Script)
-
-    def rollback_version(self, name: str, to_version: int, *, expected_active_version: int,
-                         reason: str, incident_id: str = "") -> pb.Script:
-        """Compare-and-set rollback: FAILED_PRECONDITION (``is_conflict``) if someone else acted."""
-        _check_name(name, "script name")
-        _check_version(to_version, "to_version")
-        _check_version(expected_active_version, "expected_active_version")
-        request = pb.RollbackVersionRequest(name=name, to_version=to_version,
-                                            expected_active_version=expected_active_version,
-                                            reason=reason, incident_id=incident_id)
-        return self._invoke("RollbackVersion", request, pb.Script)
-
-    def run_thread(self, name: str, version: int, input: Any, *, resolve_env: bool = True,
-                   request_id: str | None = None, timeout_s: float = 60.0,
-                   cancel: threading.Event | None = None) -> pb.Thread:
-        """Run ``name`` pinned to ``version`` and wait for the thread to end.
-
-        A FAILED or TIMED_OUT thread is returned, not raised. Retries reuse one request id, so
-        the platform executes the run at most once. A set ``cancel`` event cancels the run and
-        raises ScriptumError CANCELLED.
-        """
-        _check_name(name, "script name")
-        _check_version(version, f"version of the run of {name} (runs are always pinned)")
-        _check_timeout(timeout_s, f"timeout_s of the run of {name}")
-        input_json = _encode_json(input, f"input of the run of {name} v{version}")
-        request = pb.RunThreadRequest(
-            name=name, version=version, input_json=input_json, resolve_env=resolve_env,
-            request_id=request_id or uuid.uuid4().hex, timeout_seconds=float(timeout_s),
-        )
-        if cancel is not None and cancel.is_set():
-            raise cancelled_error()
-        return self._run_thread(request, cancel)
-
-    def get_thread(self, thread_id: str) -> pb.Thread:
-        """A thread's status, output, error and steps."""
-        _check_name(thread_id, "thread id")
-        return self._invoke("GetThread", pb.GetThreadRequest(thread_id=thread_id), pb.Thread)
-
-    def cancel_thread(self, thread_id: str) -> pb.Thread:
-        """Cancel a queued or running thread (a finished one is returned unchanged)."""
-        _check_name(thread_id, "thread id")
-        return self._invoke("CancelThread", pb.CancelThreadRequest(thread_id=thread_id), pb.Thread)
+    def get_template(self, template_id: str) -> Template:
+        """One template (no auth needed on the platform)."""
+        _check_name(template_id, "template id")
+        return _template(self._invoke("GetTemplate", {"id": template_id}))
 
     def __enter__(self: T) -> T:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _env_var(d: Mapping[str, Any]) -> EnvVar:
+    return EnvVar(d.get("key", ""), d.get("value", ""), _int(d.get("updated_at_ms")))
+
+
+def _template(d: Mapping[str, Any]) -> Template:
+    return Template(d.get("id", ""), d.get("name", ""), d.get("description", ""), d.get("dsl_content", ""),
+                    dict(d.get("contract", {})))

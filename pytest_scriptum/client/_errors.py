@@ -4,9 +4,12 @@ from __future__ import annotations
 
 __all__ = [
     "GRPC_CODE_NAMES",
+    "GRPC_CODE_NUMBERS",
     "HTTP_STATUS_TO_CODE",
     "ScriptumError",
+    "cancelled_error",
     "code_for_http_status",
+    "code_of_error_body",
     "redact",
 ]
 
@@ -36,6 +39,31 @@ HTTP_STATUS_TO_CODE: dict[int, str] = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+
+
+# The gRPC status numbers (grpc/doc/statuscodes.md): an error body's "code" is one of these.
+GRPC_CODE_NUMBERS: dict[int, str] = {
+    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+}
+
+
+def code_of_error_body(body: object, http_status: int) -> str:
+    """The gRPC status name an HTTP error body names, else the one of the HTTP status.
+
+    Bodies are ``{"code": <int>, "status": "<NAME>", "message": ...}`` (the gateway's; DESIGN
+    section 5); a ``"code"`` that is a name, or grpc-gateway v1's ``"grpc_code"``, is read too.
+    """
+    if isinstance(body, dict):
+        for key in ("status", "code", "grpc_code"):
+            value = body.get(key)
+            if isinstance(value, str) and value.upper() in GRPC_CODE_NAMES:
+                return value.upper()
+            if isinstance(value, int) and not isinstance(value, bool) and value in GRPC_CODE_NUMBERS:
+                return GRPC_CODE_NUMBERS[value]
+    return code_for_http_status(http_status)
 
 
 def code_for_http_status(status: int) -> str:
@@ -76,3 +104,9 @@ class ScriptumError(Exception):
     def is_auth(self) -> bool:
         """The token or organization was refused (UNAUTHENTICATED or PERMISSION_DENIED)."""
         return self.code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+
+def cancelled_error(method: str, note: str = "") -> ScriptumError:
+    """The error raised when the caller's cancel event stops a run (``note`` says what became of
+    the thread: cancelled, or CancelThread unavailable)."""
+    return ScriptumError("CANCELLED", f"run cancelled by the caller{note}", method)

@@ -1,31 +1,39 @@
-"""GrpcClient: ScriptumClient over one gRPC channel."""
+"""GrpcClient: ScriptumClient over one gRPC channel, wire format read from the server at first use.
+
+Methods are called by path (``/dodil.scriptum.v1.ScriptumService/CreateThread``) with the
+serializers of message classes built from the server's reflected descriptors (``_reflection``),
+or from the bundled proto when the server has no reflection; never through generated stubs, so
+the plugin does not depend on field numbers (DESIGN section 5).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
-from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
-
-from ._base import ClientBase, M, Sleep, cancelled_error
+from ._base import ClientBase, Sleep
 from ._errors import ScriptumError, redact
+from ._reflection import reflect
 from ._settings import ClientSettings, channel_credentials_for, host_of_target, is_loopback
+from ._streams import Stream
+from ._wire import Wire, to_dict
 
 __all__ = ["CHANNEL_OPTIONS", "GrpcClient"]
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-# How often a run waiting on its RPC looks at the caller's cancel event.
-_CANCEL_POLL_S = 0.05
+MAX_SEND_BYTES = 4 * 1024 * 1024
+# GetThreadResult carries up to 4 MiB of output plus steps and yields, and a StreamThreadResult
+# chunk may be up to 16 MiB (the documented clamp): room for both.
+MAX_RECEIVE_BYTES = 20 * 1024 * 1024
 
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    # Pings only while calls are in flight (a run may be silent for minutes), and no more often
-    # than a default grpc server tolerates (5 min), so a long run is never cut off with
+    ("grpc.max_send_message_length", MAX_SEND_BYTES),
+    ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+    # Pings only while calls are in flight (a watch may be silent for minutes), and no more often
+    # than a default grpc server tolerates (5 min), so a long watch is never cut off with
     # ENHANCE_YOUR_CALM "too_many_pings".
     ("grpc.keepalive_time_ms", 300_000),
     ("grpc.keepalive_timeout_ms", 20_000),
@@ -44,9 +52,37 @@ def _retry_after_s(call: grpc.Call) -> float | None:
     return None
 
 
-def _closed_error(method: str, exc: Exception) -> ScriptumError:
+def _closed_error(method: str, exc: Exception | None = None) -> ScriptumError:
     # The caller closed the client (session teardown): like a cancelled call, and pointless to retry.
-    return ScriptumError("CANCELLED", f"the client is closed ({exc})", method)
+    return ScriptumError("CANCELLED", "the client is closed" + (f" ({exc})" if exc else ""), method)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+class _GrpcStream(Stream):
+    def __init__(self, client: GrpcClient, method: str, call: Any) -> None:
+        self._client = client
+        self._method = method
+        self._call = call
+        self._aborted = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            for message in self._call:
+                yield to_dict(message)
+        except grpc.RpcError as exc:
+            if self._aborted:
+                raise ScriptumError("CANCELLED", "the stream was aborted", self._method) from None
+            raise self._client._error(self._method, exc) from None
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._call.cancel()
+
+    def close(self) -> None:
+        self._call.cancel()  # a no-op once the server has ended the stream
 
 
 class GrpcClient(ClientBase):
@@ -66,12 +102,15 @@ class GrpcClient(ClientBase):
             self._channel = grpc.insecure_channel(settings.endpoint, options=options)
         else:
             self._channel = grpc.secure_channel(settings.endpoint, credentials, options=options)
-        self._stub = pb_grpc.ScriptumServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {settings.token}"), ("x-organization-id", settings.org))
+        # Held by the client, never in a local variable (pytest --showlocals).
+        self._metadata = settings.auth_metadata()
+        self._lock = threading.Lock()
+        self._resolved: Wire | None = None
+        # Method name -> multicallable, made once per method (the wire never changes once resolved).
+        self._callables: dict[str, Any] = {}
         self._closed = False
 
-    def close(self) -> None:
-        """Close the channel (idempotent); in-flight calls are cancelled."""
+    def _close_transport(self) -> None:
         if not self._closed:
             self._closed = True
             self._channel.close()
@@ -83,38 +122,50 @@ class GrpcClient(ClientBase):
             return ScriptumError(exc.code().name, redact(details, token), method, _retry_after_s(exc))
         return ScriptumError("UNKNOWN", redact(f"{type(exc).__name__}: {exc}", token), method)
 
-    def _call(self, method: str, request: Message, response: type[M], timeout_s: float) -> M:
-        callable_: grpc.UnaryUnaryMultiCallable[Message, M] = getattr(self._stub, method)
+    def _wire(self, method: str) -> Wire:
+        """The server's descriptors, read once over reflection (bundled ones without reflection)."""
+        resolved = self._resolved
+        if resolved is not None:
+            return resolved
+        with self._lock:
+            if self._closed:
+                raise _closed_error(method)
+            if self._resolved is None:
+                try:
+                    self._resolved = reflect(self._channel, self._settings, method)
+                except ValueError as exc:  # grpc raises it for a call on a channel closed meanwhile
+                    raise _closed_error(method, exc) from None
+            return self._resolved
+
+    def _callable(self, method: str, *, streaming: bool) -> Any:
+        found = self._callables.get(method)
+        if found is None:
+            wire = self._wire(method).method(method)
+            if wire.server_streaming != streaming:
+                shape = "a server stream" if streaming else "a unary call"
+                raise ScriptumError("UNIMPLEMENTED", f"the server's {method} is not {shape}", method)
+            make = self._channel.unary_stream if streaming else self._channel.unary_unary
+            found = make(wire.path, request_serializer=_serialize,
+                         response_deserializer=wire.response.FromString)
+            self._callables[method] = found
+        return found
+
+    def _call(self, method: str, request: Message, timeout_s: float) -> dict[str, Any]:
         try:
-            return callable_(request, timeout=timeout_s, metadata=self._metadata)
+            unary = self._callable(method, streaming=False)
+            reply = unary(request, timeout=timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._error(method, exc) from None
         except ValueError as exc:  # grpc raises it for a call on a closed channel
             raise _closed_error(method, exc) from None
+        return to_dict(reply)
 
-    def _run_thread(self, request: pb.RunThreadRequest, cancel: threading.Event | None) -> pb.Thread:
-        deadline_s = self._run_deadline_s(request)
-        if cancel is None:
-            return self._retrying("RunThread",
-                                  lambda: self._call("RunThread", request, pb.Thread, deadline_s))
-        return self._retrying("RunThread", lambda: self._run_cancellable(request, deadline_s, cancel),
-                              cancel=cancel)
-
-    def _run_cancellable(self, request: pb.RunThreadRequest, deadline_s: float,
-                         cancel: threading.Event) -> pb.Thread:
+    def _open_stream(self, method: str, request: Message, timeout_s: float) -> Stream:
         try:
-            future = self._stub.RunThread.future(request, timeout=deadline_s, metadata=self._metadata)
-        except ValueError as exc:
-            raise _closed_error("RunThread", exc) from None
-        finished = threading.Event()
-        future.add_done_callback(lambda _: finished.set())
-        # Cancelling the RPC is what tells the server to cancel the run.
-        while not finished.wait(_CANCEL_POLL_S):
-            if cancel.is_set() and future.cancel():  # type: ignore[no-untyped-call]  # grpc-stubs gap
-                raise cancelled_error()
-        try:
-            return future.result()
-        except grpc.FutureCancelledError:
-            raise cancelled_error() from None
+            stream = self._callable(method, streaming=True)
+            call = stream(request, timeout=timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise self._error("RunThread", exc) from None
+            raise self._error(method, exc) from None
+        except ValueError as exc:
+            raise _closed_error(method, exc) from None
+        return _GrpcStream(self, method, call)

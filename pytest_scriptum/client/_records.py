@@ -74,10 +74,20 @@ class ApiInfo:
     descriptors: str
     extensions: frozenset[str] = frozenset()
     problems: tuple[str, ...] = ()
+    # Methods the server lacks that the client works around ("WatchThread: method missing;
+    # threads are followed by GetThread polling"): not problems, but never silent.
+    fallbacks: tuple[str, ...] = ()
+    # Where the descriptors came from, or why reflection was not used. With "bundled" the
+    # extensions are those of the bundled proto: assumed, not read from the server.
+    detail: str = ""
 
     def has(self, extension: str) -> bool:
         """Whether the server offers ``extension`` ("RollbackScriptRequest.expected_active_version")."""
         return extension in self.extensions
+
+    def problems_of(self, *methods: str) -> tuple[str, ...]:
+        """The problems of the given methods only (each problem starts with ``"Method: "``)."""
+        return tuple(p for p in self.problems if p.split(":", 1)[0] in methods)
 
 
 @dataclass(frozen=True)

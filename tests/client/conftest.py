@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from client_testkit import ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN, TRANSPORTS, ClientFactory
-from helpers import Platform
+from client_testkit import (
+    ORG,
+    OTHER_ORG,
+    OTHER_TOKEN,
+    SEED,
+    TOKEN,
+    TRANSPORTS,
+    Admin,
+    ClientFactory,
+    fast_retries,
+)
 
-from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient, RetryPolicy
+from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient
 from pytest_scriptum.client._base import ClientBase, Sleep
 
 
@@ -22,19 +31,19 @@ def server_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 
 
 @pytest.fixture(scope="module")
-def admin_platform(server_addresses: tuple[str, str]) -> Iterator[Platform]:
-    platform = Platform(*server_addresses, token=TOKEN, org=ORG)
-    yield platform
-    platform.close()
+def admin_channel(server_addresses: tuple[str, str]) -> Iterator[Admin]:
+    admin = Admin(server_addresses[0])
+    yield admin
+    admin.close()
 
 
 @pytest.fixture
-def admin(admin_platform: Platform) -> Iterator[Platform]:
+def admin(admin_channel: Admin) -> Iterator[Admin]:
     """The server's fault injection and counters: faults off and counters zeroed before the test,
     faults off again after it."""
-    admin_platform.reset()
-    yield admin_platform
-    admin_platform.set_faults()
+    admin_channel.reset()
+    yield admin_channel
+    admin_channel.set_faults()
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -47,13 +56,28 @@ def make_client(server_addresses: tuple[str, str], transport: str) -> Iterator[C
     """Builds clients of the parametrized transport; closes them after the test."""
     made: list[ClientBase] = []
 
-    def make(*, token: str = TOKEN, org: str = ORG, sleep: Sleep | None = None, retries: int = 2,
-             call_timeout_s: float = 10.0, run_deadline_margin_s: float = 5.0) -> ClientBase:
+    def make(
+        *,
+        token: str = TOKEN,
+        org: str = ORG,
+        org_name: str = "",
+        sleep: Sleep | None = None,
+        retries: int = 2,
+        call_timeout_s: float = 10.0,
+        run_deadline_margin_s: float = 5.0,
+    ) -> ClientBase:
         grpc_target, http_url = server_addresses
-        settings = ClientSettings(endpoint=grpc_target, http_url=http_url, org=org, token=token,
-                                  transport=transport,  # type: ignore[arg-type]
-                                  call_timeout_s=call_timeout_s, run_deadline_margin_s=run_deadline_margin_s,
-                                  retry=RetryPolicy(retries=retries, base_delay_s=0.01, max_delay_s=0.05))
+        settings = ClientSettings(
+            endpoint=grpc_target,
+            http_url=http_url,
+            org=org,
+            token=token,
+            org_name=org_name,
+            transport=transport,  # type: ignore[arg-type]
+            call_timeout_s=call_timeout_s,
+            run_deadline_margin_s=run_deadline_margin_s,
+            retry=fast_retries(retries),
+        )
         client = (GrpcClient if transport == "grpc" else HttpClient)(settings, sleep=sleep)
         made.append(client)
         return client
@@ -64,5 +88,5 @@ def make_client(server_addresses: tuple[str, str], transport: str) -> Iterator[C
 
 
 @pytest.fixture
-def client(make_client: ClientFactory, admin: Platform) -> ClientBase:
+def client(make_client: ClientFactory, admin: Admin) -> ClientBase:
     return make_client()

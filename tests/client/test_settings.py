@@ -20,28 +20,53 @@ TOKEN = "tok-SECRET-5f1c9e"
 
 
 def settings(**overrides: object) -> ClientSettings:
-    values: dict[str, object] = {"endpoint": "127.0.0.1:1", "http_url": "http://127.0.0.1:1", "org": "acme",
-                                 "token": TOKEN}
+    values: dict[str, object] = {
+        "endpoint": "127.0.0.1:1",
+        "http_url": "http://127.0.0.1:1",
+        "org": "acme",
+        "token": TOKEN,
+    }
     values.update(overrides)
     return ClientSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("host", "expected"), [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("LOCALHOST", True), ("localhost.", True), ("::ffff:127.0.0.1", True),
-    ("128.0.0.1", False), ("10.0.0.1", False), ("0.0.0.0", False), ("scriptum.example.com", False),
-    ("localhost.example.com", False), ("", False), ("::2", False),
-])
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("localhost.", True),
+        ("::ffff:127.0.0.1", True),
+        ("128.0.0.1", False),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+        ("scriptum.example.com", False),
+        ("localhost.example.com", False),
+        ("", False),
+        ("::2", False),
+    ],
+)
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
 
 
-@pytest.mark.parametrize(("target", "host"), [
-    ("127.0.0.1:50051", "127.0.0.1"), ("[::1]:50051", "::1"), ("localhost:1", "localhost"),
-    ("dns:///scriptum.example.com:443", "scriptum.example.com"),
-    ("scriptum.example.com", "scriptum.example.com"),
-    ("ipv4:127.0.0.1:80", "127.0.0.1"), ("unix:/tmp/scriptum.sock", "localhost"), ("::1", "::1"),
-])
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("127.0.0.1:50051", "127.0.0.1"),
+        ("[::1]:50051", "::1"),
+        ("localhost:1", "localhost"),
+        ("dns:///scriptum.example.com:443", "scriptum.example.com"),
+        ("scriptum.example.com", "scriptum.example.com"),
+        ("ipv4:127.0.0.1:80", "127.0.0.1"),
+        ("unix:/tmp/scriptum.sock", "localhost"),
+        ("::1", "::1"),
+    ],
+)
 def test_host_of_target(target: str, host: str) -> None:
     assert host_of_target(target) == host
 
@@ -91,7 +116,10 @@ def test_make_http_client_sets_base_url_and_auth_headers() -> None:
         assert str(client.base_url) == "http://127.0.0.1:9/prefix/"
         assert client.headers["authorization"] == f"Bearer {TOKEN}"
         assert client.headers["x-organization-id"] == "acme"
+        assert "x-organization-name" not in client.headers
         assert TOKEN not in repr(client.headers)
+    with make_http_client(settings(http_url="http://127.0.0.1:9", org="", org_name="Acme")) as client:
+        assert client.headers["x-organization-name"] == "Acme" and "x-organization-id" not in client.headers
 
 
 def test_connect_picks_the_transport() -> None:
@@ -114,21 +142,41 @@ def test_token_is_absent_from_settings_and_client_reprs() -> None:
             assert "127.0.0.1:1" in repr(client)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("transport", "smtp", "transport"), ("call_timeout_s", 0.0, "call_timeout_s"),
-    ("run_deadline_margin_s", -1.0, "run_deadline_margin_s"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("transport", "smtp", "transport"),
+        ("call_timeout_s", 0.0, "call_timeout_s"),
+        ("run_deadline_margin_s", -1.0, "run_deadline_margin_s"),
+    ],
+)
 def test_bad_settings_are_value_errors_naming_the_field(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         settings(**{field: value})
 
 
-@pytest.mark.parametrize(("field", "message"), [("token", "token"), ("org", "organization")])
-def test_clients_refuse_empty_credentials(field: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        GrpcClient(settings(**{field: ""}))
-    with pytest.raises(ValueError, match=message):
-        HttpClient(settings(**{field: ""}))
+def test_clients_refuse_an_empty_token_but_not_an_empty_org() -> None:
+    for client_type in (GrpcClient, HttpClient):
+        with pytest.raises(ValueError, match="DODIL_TOKEN or SCRIPTUM_TOKEN"):
+            client_type(settings(token=""))
+        client_type(settings(org="")).close()  # the org travels with the token on the platform
+
+
+@pytest.mark.parametrize(
+    ("org", "org_name", "headers"),
+    [
+        ("acme", "", [("x-organization-id", "acme")]),
+        ("", "Acme Inc", [("x-organization-name", "Acme Inc")]),
+        ("acme", "Acme Inc", [("x-organization-id", "acme"), ("x-organization-name", "Acme Inc")]),
+        ("", "", []),
+    ],
+)
+def test_auth_metadata_names_the_org_only_when_configured(
+    org: str, org_name: str, headers: list[tuple[str, str]]
+) -> None:
+    metadata = settings(org=org, org_name=org_name).auth_metadata()
+    assert metadata == (("authorization", f"Bearer {TOKEN}"), *headers)
+    assert TOKEN not in repr(settings(org=org, org_name=org_name))
 
 
 def test_bad_retry_policy_is_a_value_error() -> None:
@@ -136,4 +184,3 @@ def test_bad_retry_policy_is_a_value_error() -> None:
         RetryPolicy(retries=-1)
     with pytest.raises(ValueError, match="delays"):
         RetryPolicy(base_delay_s=-0.1)
-

@@ -22,12 +22,21 @@ def closed_port() -> Iterator[int]:
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_connection_refused_is_unavailable_after_the_retries(closed_port: int, transport: str) -> None:
-    settings = ClientSettings(endpoint=f"127.0.0.1:{closed_port}", http_url=f"http://127.0.0.1:{closed_port}",
-                              org="acme", token=TOKEN, transport=transport,  # type: ignore[arg-type]
-                              call_timeout_s=5.0, retry=RetryPolicy(retries=2))
+    settings = ClientSettings(
+        endpoint=f"127.0.0.1:{closed_port}",
+        http_url=f"http://127.0.0.1:{closed_port}",
+        org="acme",
+        token=TOKEN,
+        transport=transport,  # type: ignore[arg-type]
+        call_timeout_s=5.0,
+        retry=RetryPolicy(retries=2),
+    )
     sleeps: list[float] = []
-    client = GrpcClient(settings, sleep=sleeps.append) if transport == "grpc" else \
-        HttpClient(settings, sleep=sleeps.append)
+    client = (
+        GrpcClient(settings, sleep=sleeps.append)
+        if transport == "grpc"
+        else HttpClient(settings, sleep=sleeps.append)
+    )
     with client, pytest.raises(ScriptumError) as info:
         client.list_scripts()
     assert info.value.code == "UNAVAILABLE"
@@ -39,19 +48,29 @@ def test_connection_refused_is_unavailable_after_the_retries(closed_port: int, t
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_a_run_against_nothing_is_unavailable_not_a_transport_error(closed_port: int, transport: str) -> None:
-    settings = ClientSettings(endpoint=f"127.0.0.1:{closed_port}", http_url=f"http://127.0.0.1:{closed_port}",
-                              org="acme", token=TOKEN, transport=transport,  # type: ignore[arg-type]
-                              retry=RetryPolicy(retries=0))
+    settings = ClientSettings(
+        endpoint=f"127.0.0.1:{closed_port}",
+        http_url=f"http://127.0.0.1:{closed_port}",
+        org="acme",
+        token=TOKEN,
+        transport=transport,  # type: ignore[arg-type]
+        retry=RetryPolicy(retries=0),
+    )
     client = GrpcClient(settings) if transport == "grpc" else HttpClient(settings)
     with client, pytest.raises(ScriptumError) as info:
         client.run_thread("echo", 1, {"a": 1}, timeout_s=1.0)
-    assert (info.value.code, info.value.method) == ("UNAVAILABLE", "RunThread")
+    assert (info.value.code, info.value.method) == ("UNAVAILABLE", "CreateThread")
 
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_a_closed_client_raises_scriptum_error(closed_port: int, transport: str) -> None:
-    settings = ClientSettings(endpoint=f"127.0.0.1:{closed_port}", http_url=f"http://127.0.0.1:{closed_port}",
-                              org="acme", token=TOKEN, retry=RetryPolicy(retries=0))
+    settings = ClientSettings(
+        endpoint=f"127.0.0.1:{closed_port}",
+        http_url=f"http://127.0.0.1:{closed_port}",
+        org="acme",
+        token=TOKEN,
+        retry=RetryPolicy(retries=0),
+    )
     client = GrpcClient(settings) if transport == "grpc" else HttpClient(settings)
     client.close()
     client.close()  # idempotent
