@@ -15,7 +15,15 @@ if TYPE_CHECKING:
     from pytest_scriptum.gate import GateConfig, GateCounts, Verdict
     from pytest_scriptum.markers import JSON_NULL
     from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification
-    from pytest_scriptum.runner import PinnedRunner, PlatformFault, Step, ThreadResult, VersionDriftError
+    from pytest_scriptum.runner import (
+        PinnedRunner,
+        PlatformFailure,
+        PlatformFault,
+        Step,
+        ThreadResult,
+        UnrequestedCancelError,
+        VersionDriftError,
+    )
 
 _EXPORTS = {
     "GateConfig": "gate",
@@ -26,9 +34,11 @@ _EXPORTS = {
     "RollbackResult": "rollback",
     "Verification": "rollback",
     "PinnedRunner": "runner",
+    "PlatformFailure": "runner",
     "PlatformFault": "runner",
     "Step": "runner",
     "ThreadResult": "runner",
+    "UnrequestedCancelError": "runner",
     "VersionDriftError": "runner",
 }
 
@@ -37,11 +47,13 @@ __all__ = [
     "GateConfig",
     "GateCounts",
     "PinnedRunner",
+    "PlatformFailure",
     "PlatformFault",
     "RollbackPlan",
     "RollbackResult",
     "Step",
     "ThreadResult",
+    "UnrequestedCancelError",
     "Verdict",
     "Verification",
     "VersionDriftError",

@@ -235,19 +235,17 @@ class Controller:
     def _roll_back(self) -> RollbackResult:
         cfg = self.cfg
         assert self.verdict is not None and cfg.script and cfg.version is not None
-        # The rollback id makes our own entry in the history recognisable after a conflict: two
-        # sessions failing the same gate write the same words, but never the same id.
-        reason = (
-            f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {self.verdict.reason} "
-            f"[rollback {uuid.uuid4().hex[:12]}]"
-        )
+        # The rollback id makes our own entry in the history recognisable after a conflict or an
+        # ambiguous answer: two sessions failing the same gate write the same words, never the same id.
+        rollback_id = f"pytest-scriptum-{uuid.uuid4().hex}"
         plan = RollbackPlan(
             script=cfg.script,
             mode=cfg.rollback,
             from_version=cfg.version,
             to_version=self._target(),
             incident=cfg.incident,
-            reason=reason,
+            reason=f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {self.verdict.reason}",
+            rollback_id=rollback_id,
         )
         result = execute(plan, self.session.client, verify=self._verify, allowed=self._allowed)
         self.config.hook.pytest_scriptum_after_rollback(result=result)
@@ -295,6 +293,7 @@ class Controller:
             verdict=self.verdict,
             exit_code=self.exit_code,
             preflight=self.preflight.as_dict() if self.preflight else None,
+            api=self.preflight.api.as_dict() if self.preflight and self.preflight.api else None,
             tests=[r.as_dict() for r in self.book.records.values()],
             rollback=self.rollback.as_dict() if self.rollback else None,
             incident=self.cfg.incident,

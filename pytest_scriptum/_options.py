@@ -4,7 +4,8 @@ Precedence is CLI > environment variable > ini key > default, like pytest-asynci
 ``asyncio_mode`` (CLI with ini fallback, a UsageError that lists the accepted values). A path
 from the ini file is relative to the ini file's directory; on the command line, to the directory
 pytest was invoked from. The bearer token is never an option value: it is read from the
-environment variable named by ``scriptum_token_env``.
+environment variable named by ``scriptum_token_env``, else from ``DODIL_TOKEN``, else from
+``SCRIPTUM_TOKEN`` (the platform CLI's own name).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 EMBEDDED = "embedded"
 DEFAULT_TOKEN_ENV = "DODIL_TOKEN"
+# Without scriptum_token_env, the first of these that is set holds the token (DESIGN section 2:
+# DODIL_TOKEN is the shared Dodil variable, SCRIPTUM_TOKEN the platform CLI's).
+DEFAULT_TOKEN_ENVS = (DEFAULT_TOKEN_ENV, "SCRIPTUM_TOKEN")
 
 
 class _Invalid(ValueError):
@@ -45,7 +49,7 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-# The platform refuses runs with a longer deadline (RunThread timeout_seconds <= 3600).
+# The platform's CreateThread timeout is capped at 3600 s (the client sends "<n>s").
 MAX_TIMEOUT_S = 3600.0
 
 
@@ -149,9 +153,15 @@ class OptionSpec:
     cli: str | None = None
     ini: str | None = None
     env: str | None = None
+    env_aliases: tuple[str, ...] = ()  # read after ``env``, in order (the platform CLI's names)
     flag: bool = False  # a CLI switch without a value
     is_path: bool = False
     metavar: str | None = None
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every environment variable of the option, the first set one wins."""
+        return ((self.env,) if self.env else ()) + self.env_aliases
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
@@ -180,6 +190,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         cli="--scriptum-endpoint",
         ini="scriptum_endpoint",
         env="SCRIPTUM_ENDPOINT",
+        env_aliases=("SCRIPTUM_API_ENDPOINT",),
         metavar="T",
     ),
     OptionSpec(
@@ -210,8 +221,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="ID",
     ),
     OptionSpec(
+        "org_name",
+        "organization name sent as x-organization-name",
+        _text,
+        cli="--scriptum-org-name",
+        ini="scriptum_org_name",
+        env="SCRIPTUM_ORG_NAME",
+        metavar="NAME",
+    ),
+    OptionSpec(
         "token_env",
-        "name of the environment variable holding the bearer token (default DODIL_TOKEN)",
+        "name of the environment variable holding the bearer token (default: DODIL_TOKEN, then "
+        "SCRIPTUM_TOKEN)",
         _env_name,
         default=DEFAULT_TOKEN_ENV,
         ini="scriptum_token_env",
@@ -280,7 +301,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "require_env",
-        "env keys the effective env must hold (preflight; values are never read)",
+        "env keys the effective env must hold (preflight; values are never shown or stored)",
         _keys,
         default=(),
         cli="--scriptum-require-env",
@@ -363,6 +384,7 @@ class ScriptumConfig:
     http_url: str | None = None
     transport: Literal["grpc", "http"] = "grpc"
     org: str | None = None
+    org_name: str | None = None
     token_env: str = DEFAULT_TOKEN_ENV
     token: str | None = field(default=None, repr=False)
     insecure: bool = False
@@ -397,6 +419,7 @@ class ScriptumConfig:
             "http_url",
             "transport",
             "org",
+            "org_name",
             "rollback",
             "rollback_to",
             "min_pass_rate",
@@ -432,7 +455,9 @@ def add_options(parser: pytest.Parser) -> None:
     for spec in OPTIONS:
         if spec.cli:
             help_text = (
-                spec.help + (f" [env {spec.env}]" if spec.env else "") if spec.help else argparse.SUPPRESS
+                spec.help + (f" [env {', '.join(spec.envs)}]" if spec.envs else "")
+                if spec.help
+                else argparse.SUPPRESS
             )
             if spec.flag:
                 group.addoption(
@@ -471,8 +496,10 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         candidates: list[tuple[str, Any, Path]] = []
         if cli_raw is not None:
             candidates.append((spec.cli or "", cli_raw, config.invocation_params.dir))
-        if spec.env and env.get(spec.env, "").strip():
-            candidates.append((f"env {spec.env}", env[spec.env], config.invocation_params.dir))
+        for name in spec.envs:
+            if env.get(name, "").strip():
+                candidates.append((f"env {name}", env[name], config.invocation_params.dir))
+                break
         ini_raw = _ini_raw(config, spec)
         if ini_raw is not None:
             candidates.append((f"{ini_name} {spec.ini}", ini_raw, ini_dir))
@@ -492,11 +519,21 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
             value = (base / value).resolve()
         values[spec.name] = value
         sources[spec.name] = where
-    token_env = values["token_env"]
-    values["token"] = env.get(token_env) or None
+    explicit = sources["token_env"] != "default"
+    values["token_env"], values["token"] = _token(env, values["token_env"], explicit=explicit)
     return ScriptumConfig(**values, sources=sources)
 
 
+def _token(env: Mapping[str, str], token_env: str, *, explicit: bool) -> tuple[str, str | None]:
+    """(the variable the token comes from, the token or None). A configured ``scriptum_token_env``
+    is the only place looked at; by default the first set of DEFAULT_TOKEN_ENVS."""
+    names = (token_env,) if explicit else DEFAULT_TOKEN_ENVS
+    for name in names:
+        if env.get(name):
+            return name, env[name]
+    return names[0], None
+
+
 def _label(spec: OptionSpec) -> str:
-    names = [n for n in (spec.cli, spec.ini and f"ini {spec.ini}", spec.env and f"env {spec.env}") if n]
+    names = [n for n in (spec.cli, spec.ini and f"ini {spec.ini}") if n] + [f"env {e}" for e in spec.envs]
     return " / ".join(names)

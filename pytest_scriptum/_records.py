@@ -4,7 +4,9 @@ A smoke test ends as one of passed / failed / error / skipped (DESIGN.md section
 - a failure in setup (the pinned run raised: transport error after retries, deadline, version
   drift, auth failure) or teardown is an *error*;
 - a failed call is *failed* (the candidate's fault), unless what failed was the platform (a
-  platform exception raised in the test body), which is an *error*;
+  platform exception raised in the test body) or the test's own mistake, which is an *error*;
+- a thread the platform marks as failed for its own reasons (``error_code`` ``PLATFORM_*``) or
+  cancelled without this session asking errors the test at setup: an *error*;
 - skip, xfail and xpass are *skipped*: never counted as a pass.
 
 Reports of smoke tests carry a ``scriptum`` attribute (a plain dict, so it crosses the xdist
@@ -40,6 +42,7 @@ class TestRecord:
     version: int | None = None
     thread_id: str | None = None
     status: str | None = None
+    error_code: str | None = None
     duration_s: float | None = None
     error: str | None = None
     worker: str | None = None
@@ -55,6 +58,7 @@ class TestRecord:
             "version": self.version,
             "thread_id": self.thread_id,
             "status": self.status,
+            "error_code": self.error_code,
             "duration_s": self.duration_s,
             "error": self.error,
         }
@@ -87,7 +91,7 @@ class RecordBook:
             rec = self.records[report.nodeid] = TestRecord(nodeid=report.nodeid)
         rec.phases.add(report.when)
         rec.critical = rec.critical or bool(info.get("critical"))
-        for key in ("script", "version", "thread_id", "status", "duration_s"):
+        for key in ("script", "version", "thread_id", "status", "error_code", "duration_s"):
             if info.get(key) is not None:
                 setattr(rec, key, info[key])
         node = getattr(report, "node", None)  # set by xdist on the controller
@@ -98,7 +102,7 @@ class RecordBook:
             if rec.outcome == "passed":
                 rec.outcome = "skipped"
         elif report.failed:
-            if report.when == "call" and not info.get("platform_error"):
+            if report.when == "call" and not (info.get("platform_error") or info.get("test_error")):
                 new: Outcome = "failed"
             else:
                 new = "error"

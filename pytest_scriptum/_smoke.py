@@ -6,8 +6,7 @@ tests). Nothing here decides the gate: reports carry a plain ``scriptum`` dict t
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from pytest_scriptum import expect
 from pytest_scriptum._records import REPORT_ATTR
 from pytest_scriptum._session import ScriptumSession
 from pytest_scriptum.client import ScriptumError
+from pytest_scriptum.contract_schema import contract_json_schema
 from pytest_scriptum.markers import (
     CASE_PARAM,
     MarkerError,
@@ -24,7 +24,13 @@ from pytest_scriptum.markers import (
     smoke_spec,
     validate_definition,
 )
-from pytest_scriptum.runner import PlatformFault, RunRequest, ThreadResult
+from pytest_scriptum.runner import (
+    PlatformFailure,
+    PlatformFault,
+    RunRequest,
+    ThreadResult,
+    UnrequestedCancelError,
+)
 
 __all__ = ["SMOKE_FIXTURES", "SMOKE_MARKERS", "SmokeTests", "is_smoke"]
 
@@ -34,7 +40,35 @@ SMOKE_FIXTURES = ("smoke_thread", "scriptum_runner")
 SPEC_KEY = pytest.StashKey[SmokeSpec]()
 RESULT_KEY = pytest.StashKey[ThreadResult]()
 PLATFORM_ERROR_KEY = pytest.StashKey[str]()
+TEST_ERROR_KEY = pytest.StashKey[str]()  # the test's own mistake found at run time: an error
 MISMATCH_KEY = pytest.StashKey[Sequence[expect.Mismatch]]()
+DECLARED_KEY = pytest.StashKey[Mapping[str, Any]]()
+
+
+class NoDeclaredOutputs(Exception):
+    """``schema="declared"`` on a version whose contract declares no output."""
+
+
+def declared_output_schema(contract: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a version's declared output contract (``ScriptContract.outputs``, a dict
+    of proto field names as ``ScriptVersion.contract`` holds it), by the documented mapping of
+    ``pytest_scriptum.contract_schema``.
+
+    Raises NoDeclaredOutputs when the contract declares no output, ValueError when the mapping
+    cannot express it.
+    """
+    if not contract.get("outputs"):
+        raise NoDeclaredOutputs("declares no output contract")
+    return contract_json_schema(contract, "outputs")
+
+
+def _platform_error_text(exc: ScriptumError, script: str | None, version: int | None) -> str:
+    """What a platform error of a marker-declared run says. INVALID_ARGUMENT at CreateThread is
+    the platform refusing the input (the version's input contract, or a wire problem: the plugin
+    cannot tell which), so it is the test's error, never a verdict on the candidate."""
+    if exc.code == "INVALID_ARGUMENT" and exc.method in ("CreateThread", ""):
+        return f"the platform rejected the input of {script} v{version}: {exc}"
+    return str(exc)
 
 
 def is_smoke(item: pytest.Item) -> bool:
@@ -74,7 +108,8 @@ class SmokeTests:
     def __init__(self, config: pytest.Config, session: ScriptumSession) -> None:
         self.config = config
         self.session = session
-        self._declared: dict[tuple[str, int], dict[str, Any] | None] = {}
+        # (script, version) -> the declared output schema, or why there is none: read once per process.
+        self._declared: dict[tuple[str, int], dict[str, Any] | NoDeclaredOutputs | ValueError] = {}
         self._items: list[pytest.Item] = []  # the selected smoke tests
         self._all_items: list[pytest.Item] = []  # every selected test (xdist indices point here)
         self._worker = hasattr(config, "workerinput")
@@ -166,7 +201,12 @@ class SmokeTests:
             self.session.dispatcher.submit_all(todo)
 
     def thread_for(self, item: pytest.Item) -> ThreadResult:
-        """The smoke_thread fixture: this test's pinned run (dispatched early, or run now)."""
+        """The smoke_thread fixture: this test's pinned run (dispatched early, or run now).
+
+        Runs in the test's setup, so whatever keeps the run from judging the candidate (a platform
+        error, a platform-marked failure, an unrequested cancel, a declared schema that does not
+        exist) errors the test instead of failing it.
+        """
         spec = item.stash.get(SPEC_KEY, None)
         if spec is None:
             pytest.fail(
@@ -181,11 +221,23 @@ class SmokeTests:
                 result = dispatcher.result(item.nodeid)
             else:
                 result = dispatcher.run_inline(self._request(spec))
-        except (ScriptumError, PlatformFault) as exc:
+        except (PlatformFailure, UnrequestedCancelError) as exc:
+            self._record(item, exc.result)  # the thread exists: its id and status go in the evidence
+            problem = str(exc)
+        except ScriptumError as exc:
+            script = spec.options.script or self.session.cfg.script
+            problem = _platform_error_text(exc, script, self.session.cfg.version)
+        except PlatformFault as exc:
             problem = str(exc)
         if problem is not None:  # failed outside the except: no chained exception in the report
             item.stash[PLATFORM_ERROR_KEY] = problem
             pytest.fail(f"platform error (not a candidate failure): {problem}", pytrace=False)
+        self._record(item, result)
+        if spec.expect.schema == "declared":
+            item.stash[DECLARED_KEY] = self._declared_or_error(item, result)
+        return result
+
+    def _record(self, item: pytest.Item, result: ThreadResult) -> None:
         item.stash[RESULT_KEY] = result
         item.user_properties.extend(
             [
@@ -196,14 +248,44 @@ class SmokeTests:
                 ("scriptum.duration_ms", round(result.duration_s * 1000.0, 3)),
             ]
         )
-        return result
+        if result.error_code:
+            item.user_properties.append(("scriptum.error_code", result.error_code))
 
-    def _declared_schema(self, script: str, version: int) -> dict[str, Any] | None:
+    def _declared_schema(self, script: str, version: int) -> dict[str, Any] | NoDeclaredOutputs | ValueError:
+        """The version's declared output schema, read from GetScriptVersion once per process."""
         key = (script, version)
         if key not in self._declared:
-            text = self.session.client.get_version(script, version).output_schema_json
-            self._declared[key] = json.loads(text) if text else None
+            contract = self.session.client.get_script_version(script, version).contract
+            try:
+                self._declared[key] = declared_output_schema(contract)
+            except (NoDeclaredOutputs, ValueError) as exc:
+                self._declared[key] = exc
         return self._declared[key]
+
+    def _declared_or_error(self, item: pytest.Item, result: ThreadResult) -> Mapping[str, Any]:
+        """``schema="declared"``: the schema, or the test's error (setup) saying why there is none."""
+        problem: str | None = None
+        platform = False
+        try:
+            declared = self._declared_schema(result.script, result.version)
+        except ScriptumError as exc:
+            problem, platform = f"platform error reading the declared output contract: {exc}", True
+        else:
+            if isinstance(declared, NoDeclaredOutputs):
+                problem = (
+                    f"schema='declared': {result.script} v{result.version} declares no output contract "
+                    "(its ScriptContract.outputs is empty); declare an output block or give the schema "
+                    "in the test"
+                )
+            elif isinstance(declared, ValueError):
+                problem = (
+                    f"schema='declared': the output contract of {result.script} v{result.version} has no "
+                    f"JSON Schema: {declared}"
+                )
+            else:
+                return declared
+        item.stash[PLATFORM_ERROR_KEY if platform else TEST_ERROR_KEY] = problem
+        pytest.fail(problem, pytrace=False)
 
     def check(self, item: pytest.Item) -> None:
         """Before the test body: the declared expectation, with a readable diff on mismatch."""
@@ -211,25 +293,12 @@ class SmokeTests:
         result = item.stash.get(RESULT_KEY, None)
         if spec is None or result is None:
             return
-        declared = None
-        if spec.expect.schema == "declared":
-            problem: str | None = None
-            try:
-                declared = self._declared_schema(result.script, result.version)
-            except ScriptumError as exc:
-                problem = str(exc)
-            if problem is not None:  # failed outside the except: no chained exception in the report
-                item.stash[PLATFORM_ERROR_KEY] = problem
-                pytest.fail(
-                    f"platform error reading the declared schema (not a candidate failure): {problem}",
-                    pytrace=False,
-                )
         mismatches = expect.check(
             spec.expect,
             status=result.status,
             output=result.output,
             error=result.error,
-            declared_schema=declared,
+            declared_schema=item.stash.get(DECLARED_KEY, None),
         )
         if mismatches:
             item.stash[MISMATCH_KEY] = mismatches
@@ -249,7 +318,7 @@ class SmokeTests:
         platform = PLATFORM_ERROR_KEY in item.stash
         if call.excinfo is not None and call.excinfo.errisinstance((ScriptumError, PlatformFault)):
             platform = True
-        error = item.stash.get(PLATFORM_ERROR_KEY, None)
+        error = item.stash.get(PLATFORM_ERROR_KEY, None) or item.stash.get(TEST_ERROR_KEY, None)
         return {
             "smoke": True,
             "critical": options.critical,
@@ -257,8 +326,10 @@ class SmokeTests:
             "version": result.version if result else cfg.version,
             "thread_id": result.thread_id if result else None,
             "status": result.status if result else None,
+            "error_code": (result.error_code or None) if result else None,
             "duration_s": result.duration_s if result else None,
             "platform_error": platform,
+            "test_error": TEST_ERROR_KEY in item.stash,
             "error": error,
             "usage_error": self.usage_problem,
         }

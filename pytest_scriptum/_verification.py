@@ -52,8 +52,6 @@ def _args(
         "off",
         "--scriptum-endpoint",
         conn.endpoint,
-        "--scriptum-org",
-        conn.org,
         "--scriptum-transport",
         cfg.transport,
         "--scriptum-timeout",
@@ -77,6 +75,11 @@ def _args(
     ]
     if inipath is not None:
         args += ["-c", str(inipath)]
+    # The same organization headers as the parent: each only when the parent sends it.
+    if conn.org:
+        args += ["--scriptum-org", conn.org]
+    if conn.org_name:
+        args += ["--scriptum-org-name", conn.org_name]
     if cfg.script:
         args += ["--scriptum-script", cfg.script]
     if conn.http_url:

@@ -16,7 +16,8 @@ Matching rules:
   dotted paths, a tolerance at those paths only. ``|expected - actual| <= tol`` with a few ulps
   of slack so that a tolerance of ``0.1`` accepts ``1.1`` against ``1.0`` despite float rounding.
 * ``schema``: JSON Schema validation (formats checked where jsonschema can), one mismatch per
-  validation error at its path. ``"declared"`` uses the version's own declared output schema.
+  validation error at its path. ``"declared"`` uses the JSON Schema of the version's declared
+  output contract (``ScriptContract.outputs``, mapped by ``pytest_scriptum.contract_schema``).
 * ``regex``: the value at each dotted path must be a string that the pattern matches in full.
 
 Paths read ``$`` (the whole output), ``$.totals.amount``, ``$.lines[1].sku``, ``$["odd key"]``;
@@ -196,7 +197,7 @@ def _check_schema(
 ) -> None:
     schema = declared if expect.schema == "declared" else expect.schema
     if schema is None:
-        found.add((), "schema='declared' but the version declares no output schema", "declared", None)
+        found.add((), "schema='declared' but the version declares no output contract", "declared", None)
         return
     if not isinstance(schema, Mapping):  # a declared schema comes from the platform: trust nothing
         found.add((), f"the output schema is not a JSON object: {_show(schema)}", schema, output)

@@ -56,6 +56,7 @@ from jsonschema import validators as jsonschema_validators
 __all__ = [
     "ACCEPTED_EXPECT_KEYS",
     "CASE_PARAM",
+    "DEFAULT_STATUS",
     "JSON_NULL",
     "MARKER_DOCS",
     "STATUSES",
@@ -98,7 +99,10 @@ JSON_NULL: Final = _JsonNull.JSON_NULL
 CASE_PARAM: Final = "_scriptum_case"
 """The argument name the plugin parametrizes ``smoke_cases`` tests on (values: :class:`SmokeCase`)."""
 
-STATUSES: Final = ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED")
+# The thread statuses a smoke run can end in (the platform's documented vocabulary): terminal, or
+# PAUSED (an `ask` waiting for ResumeThread). PENDING and RUNNING never reach a test.
+STATUSES: Final = ("COMPLETED", "FAILED", "PAUSED", "CANCELLED")
+DEFAULT_STATUS: Final = "COMPLETED"
 ACCEPTED_EXPECT_KEYS: Final = ("output", "match", "schema", "approx", "regex", "status")
 _SCRIPTUM_KWARGS: Final = ("script", "timeout", "env", "critical", "serial")
 _MAX_TIMEOUT_S: Final = 3600.0  # the platform refuses runs with a longer deadline
@@ -113,9 +117,10 @@ MARKER_DOCS: Final[tuple[str, ...]] = (
     "smoke_input(value): run a thread pinned to the candidate version with this input: a JSON value, "
     "or '@path.json' relative to the test file ('@@x' is the literal string '@x').",
     "smoke_expect(output=None, *, match='subset', schema=None, approx=None, regex=None, "
-    "status='SUCCEEDED'): what the smoke thread must return: expected output (or '@file.json'), "
-    "match 'subset' or 'exact', a JSON Schema (dict, '@file.json' or 'declared'), approx tolerance "
-    "(number or {dotted.path: tol}), regex {dotted.path: pattern} (full match), expected status.",
+    "status='COMPLETED'): what the smoke thread must return: expected output (or '@file.json'), "
+    "match 'subset' or 'exact', a JSON Schema (dict, '@file.json' or 'declared': the version's "
+    "declared output contract), approx tolerance (number or {dotted.path: tol}), regex "
+    "{dotted.path: pattern} (full match), expected thread status (COMPLETED, FAILED, PAUSED or CANCELLED).",
     "smoke_cases(glob): one smoke test per JSON case file matching the glob (relative to the test "
     'file); a case file is {"id": ..., "input": ..., "expect": {same keys as smoke_expect}}.',
 )
@@ -161,7 +166,7 @@ class Expectation:
     schema: Mapping[str, Any] | Literal["declared"] | None = None
     approx: float | Mapping[str, float] | None = None
     regex: Mapping[str, re.Pattern[str]] | None = None
-    status: str = "SUCCEEDED"
+    status: str = DEFAULT_STATUS
 
 
 @dataclass(frozen=True)
@@ -431,7 +436,7 @@ def _expectation(values: Mapping[str, Any], where: _Where, *, origin: str) -> Ex
     approx = _approx(values.get("approx"), output)
     regex = _regex(values.get("regex"))
 
-    status = values.get("status", "SUCCEEDED")
+    status = values.get("status", DEFAULT_STATUS)
     if status not in STATUSES:
         raise _Invalid(f"status must be one of {', '.join(STATUSES)}, got {_short(status)}")
 

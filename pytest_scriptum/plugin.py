@@ -95,10 +95,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    cfg = _state(config).cfg
+    state = _state(config)
+    cfg = state.cfg
     if cfg.endpoint is None and cfg.version is None:
         return None
-    return cfg.header_lines()
+    lines = cfg.header_lines()
+    # Called after our (tryfirst) sessionstart ran the preflight: say how the wire format was found.
+    preflight = state.controller.preflight if state.controller is not None else None
+    if preflight is not None and preflight.api is not None and preflight.api.descriptors == "bundled":
+        lines.append(
+            "scriptum: descriptors: bundled (the server offers no reflection; requests use the plugin's "
+            "own field numbers, checked by echo probes in preflight)"
+        )
+    return lines
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -204,8 +213,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     # A platform fault raised in a test body (e.g. version drift in scriptum_runner.run) is the
     # platform's fault: show it as an error, as the gate counts it, not as a candidate failure.
-    info = getattr(report, REPORT_ATTR, None)
-    if report.when == "call" and report.failed and info and info.get("platform_error"):
+    info = getattr(report, REPORT_ATTR, None) or {}
+    errored = bool(info.get("platform_error") or info.get("test_error"))
+    if report.when == "call" and report.failed and errored:
         return "error", "E", "ERROR"
     return None
 
@@ -293,6 +303,8 @@ def scriptum_runner(pytestconfig: pytest.Config) -> PinnedRunner:
 def smoke_thread(request: pytest.FixtureRequest) -> ThreadResult:
     """The ThreadResult of this test's marker-declared run (smoke_input / smoke_cases).
 
-    Fields: thread_id, script, version, status, output, error, steps, env_keys, duration_s.
+    Fields: thread_id, script, version, status (COMPLETED, FAILED, PAUSED, CANCELLED), output,
+    error, error_code, steps (path "1", "1.0", ..., name, status, timing, error), env_keys,
+    duration_s, finished_at.
     """
     return _state(request.config).smoke.thread_for(request.node)

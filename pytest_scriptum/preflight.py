@@ -1,30 +1,94 @@
 """The promotion checklist, checked before any smoke test runs, and the rollback target choice.
 
-Runbook promotion checklist as the plugin performs it:
-  1. tenant env has the critical keys  (``--scriptum-require-env`` present in the effective env)
-  2. script overlay recorded           (keys and value hashes; values are never read)
-  3. candidate version exists
+Runbook promotion checklist as the plugin performs it (DESIGN section 3 "Preflight"):
+  0. the platform speaks the API the plugin uses (every method and field exists by name; with
+     bundled descriptors, probe calls whose answers must echo what was sent)
+  1. tenant env has the critical keys  (``--scriptum-require-env`` and the candidate contract's
+                                        required ``env`` keys are in the effective env)
+  2. script overlay recorded           (keys and fingerprints of the values, never the values)
+  3. candidate version exists          (and is published: ACTIVE, SUPERSEDED or COMPILED)
   5. rollback target verified          (exists, differs from the candidate, never rolled back from)
 Item 4, the pinned smoke gate, is the test run itself.
+
+Env reads return values on the platform (``ListEnvVars``, ``GetScriptEnv``). The values live only
+in the locals of ``run_preflight``: the result holds keys and ``fingerprint``s, never a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumClient, ScriptumError
+from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
 
-__all__ = ["CHECKLIST", "Preflight", "PreflightItem", "choose_target", "run_preflight"]
+__all__ = [
+    "CHECKLIST",
+    "PLUGIN_EXTENSIONS",
+    "PUBLISHED",
+    "ApiUse",
+    "Preflight",
+    "PreflightItem",
+    "choose_target",
+    "contract_env_keys",
+    "fingerprint",
+    "run_preflight",
+]
 
 CHECKLIST = {
+    "api": "0. platform speaks the API the plugin uses",
     "env": "1. tenant env has the critical keys",
     "overlay": "2. script overlay recorded",
     "candidate": "3. candidate version exists",
     "target": "5. rollback target verified",
 }
+
+# Version statuses of a published version (docs: /scriptum/concepts): the active one, one that was
+# active, one published and never activated.
+PUBLISHED = frozenset({"ACTIVE", "SUPERSEDED", "COMPILED"})
+
+# The EXTENSION fields (proto comments "EXTENSION") the plugin reads or sends when the server's
+# descriptors show them; the bundle records which of them this server offered.
+PLUGIN_EXTENSIONS = frozenset({
+    "Activation.rollback_id",
+    "RollbackScriptRequest.expected_active_version",
+    "RollbackScriptRequest.reason",
+    "RollbackScriptRequest.incident_id",
+    "RollbackScriptRequest.rollback_id",
+    "Script.activation_history",
+    "ScriptVersion.rolled_back_from",
+    "Thread.error_code",
+    "Thread.env_keys",
+})
+
+_WIRE_HINT = "the server's field numbers differ from the bundled descriptors; enable server reflection"
+
+
+def fingerprint(value: str) -> str:
+    """The fingerprint of an env value recorded in the evidence: hex SHA-256 of its UTF-8 bytes.
+
+    The one place fingerprints are computed (a keyed HMAC replaces it in a later issue).
+    """
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiUse:
+    """How this session speaks to the server: ``descriptors`` "reflection" or "bundled", and the
+    EXTENSION fields (``"Message.field"``) of PLUGIN_EXTENSIONS the server offers."""
+
+    descriptors: str
+    extensions_used: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, info: ApiInfo) -> ApiUse:
+        return cls(info.descriptors, tuple(sorted(info.extensions & PLUGIN_EXTENSIONS)))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``api`` object."""
+        return {"descriptors": self.descriptors, "extensions_used": list(self.extensions_used)}
 
 
 @dataclass(frozen=True)
@@ -38,7 +102,11 @@ class PreflightItem:
 
 @dataclass(frozen=True)
 class Preflight:
-    """The checklist's result; ``failure`` names the first failed item."""
+    """The checklist's result; ``failure`` names the first failed item.
+
+    ``overlay`` maps overlay keys to ``fingerprint``s; ``effective_keys`` are the keys of the
+    effective env (tenant keys, plus overlay keys with a non-empty value).
+    """
 
     items: tuple[PreflightItem, ...]
     active_version: int | None = None
@@ -47,6 +115,7 @@ class Preflight:
     rolled_back_from: tuple[int, ...] = ()
     overlay: dict[str, str] = field(default_factory=dict)
     effective_keys: tuple[str, ...] = ()
+    api: ApiUse | None = None
 
     @property
     def ok(self) -> bool:
@@ -62,7 +131,7 @@ class Preflight:
         return None
 
     def as_dict(self) -> dict[str, Any]:
-        """The bundle's ``preflight`` object (hashes and keys only, never values)."""
+        """The bundle's ``preflight`` object (fingerprints and keys only, never values)."""
         return {
             "ok": self.ok,
             "failure": self.failure,
@@ -76,12 +145,15 @@ class Preflight:
         }
 
 
-def choose_target(script: pb.Script, candidate: int) -> int | None:
+def choose_target(script: Script, candidate: int) -> int | None:
     """The version active before the candidate was activated, skipping versions rolled back from.
 
-    Never "candidate - 1": it walks the activation history backwards from the candidate's last
-    activation. A candidate that was never activated falls back to the version active now.
+    Never "candidate - 1": it walks the activation history (EXTENSION; oldest first) backwards
+    from the candidate's last activation. A candidate that was never activated falls back to the
+    version active now. None without a history or without a known-good version.
     """
+    if script.history is None:
+        return None
     rolled = set(script.rolled_back_from)
     history = list(script.history)
     last = max((i for i, entry in enumerate(history) if entry.version == candidate), default=None)
@@ -95,11 +167,202 @@ def choose_target(script: pb.Script, candidate: int) -> int | None:
     return None
 
 
+def contract_env_keys(contract: Mapping[str, Any]) -> tuple[str, ...]:
+    """The env keys a version's contract requires: its ``env`` fields without a default
+    (``required``), each as the variable it reads (``KEY from "VAR"`` reads VAR)."""
+    keys = []
+    for entry in contract.get("env", ()) or ():
+        if isinstance(entry, Mapping) and entry.get("required"):
+            key = entry.get("env_from") or entry.get("envFrom") or entry.get("name")
+            if key:
+                keys.append(str(key))
+    return tuple(dict.fromkeys(keys))
+
+
+class _Stop(Exception):
+    """An item failed in a way that makes the later items meaningless."""
+
+
 def _platform_problem(exc: ScriptumError) -> str:
     if exc.is_auth:
         kind = "authentication failed" if exc.code == "UNAUTHENTICATED" else "authorization failed"
         return f"{kind}: {exc}"
     return f"platform error: {exc}"
+
+
+class _Checklist:
+    """One preflight run: the items found so far and what later items need."""
+
+    def __init__(self, client: ScriptumClient, script: str, candidate: int) -> None:
+        self.client = client
+        self.script = script
+        self.candidate = candidate
+        self.items: list[PreflightItem] = []
+        self.bundled = False
+        self.api_use: ApiUse | None = None  # known once api_info answered, even when it has problems
+
+    def add(self, key: str, ok: bool, detail: str) -> None:
+        self.items.append(PreflightItem(CHECKLIST[key], ok, detail))
+
+    def stop(self, key: str, detail: str) -> _Stop:
+        self.add(key, False, detail)
+        return _Stop(detail)
+
+    def wire_mismatch(self, detail: str) -> _Stop:
+        return self.stop("api", f"wire mismatch: {detail} — {_WIRE_HINT}")
+
+    # -- 0. the API ---------------------------------------------------------------------------
+    def api(self) -> None:
+        info = self.client.api_info()
+        self.api_use = ApiUse.of(info)
+        if info.problems:
+            raise self.stop("api", "the server lacks what the plugin uses: " + "; ".join(info.problems))
+        self.bundled = info.descriptors == "bundled"
+        how = "descriptors from server reflection" if not self.bundled else "bundled descriptors"
+        self.add("api", True, f"every method and field the plugin uses exists ({how})")
+
+    def _listed_scripts(self) -> set[str] | None:
+        try:
+            return {s.name for s in self.client.list_scripts()}
+        except ScriptumError:
+            return None  # no evidence either way
+
+    def _listed_versions(self) -> set[int] | None:
+        try:
+            return {v.version for v in self.client.list_script_versions(self.script)}
+        except ScriptumError:
+            return None
+
+    # -- 3. the candidate ---------------------------------------------------------------------
+    def script_info(self) -> Script:
+        """GetScript; with bundled descriptors its answer must echo the name sent."""
+        name = self.script
+        try:
+            info = self.client.get_script(name)
+        except ScriptumError as exc:
+            # The name is well formed (options check it): a refusal, or a NOT_FOUND for a script
+            # ListScripts shows (or for one without a name), means the server did not read our name.
+            if self.bundled and exc.code == "INVALID_ARGUMENT":
+                raise self.wire_mismatch(f"GetScript refused the well-formed name {name!r} ({exc})") from None
+            if exc.code != "NOT_FOUND":
+                raise
+            listed = self._listed_scripts() if self.bundled else None
+            if listed is not None and (name in listed or "" in listed):
+                raise self.wire_mismatch(
+                    f"GetScript answered NOT_FOUND for {name!r}, but ListScripts lists "
+                    f"{'it' if name in listed else 'a script without a name'}"
+                ) from None
+            raise self.stop("candidate", f"script {name!r} not found") from None
+        if self.bundled and info.name != name:
+            raise self.wire_mismatch(f"GetScript answered name {info.name!r} for {name!r}")
+        return info
+
+    def candidate_version(self, info: Script) -> ScriptVersion:
+        """GetScriptVersion of the candidate: it exists, is published, and (bundled) echoes."""
+        name, candidate = self.script, self.candidate
+        try:
+            version = self.client.get_script_version(name, candidate)
+        except ScriptumError as exc:
+            if self.bundled and exc.code == "INVALID_ARGUMENT":
+                raise self.wire_mismatch(
+                    f"GetScriptVersion refused {name!r} v{candidate} ({exc})"
+                ) from None
+            if exc.code != "NOT_FOUND":
+                raise
+            listed = self._listed_versions() if self.bundled else None
+            if listed is not None and candidate in listed:
+                raise self.wire_mismatch(
+                    f"GetScriptVersion answered NOT_FOUND for {name!r} v{candidate}, but "
+                    "ListScriptVersions lists it"
+                ) from None
+            raise self.stop(
+                "candidate", f"{name} v{candidate} not found (latest published is v{info.latest_version})"
+            ) from None
+        if self.bundled and (version.name != name or version.version != candidate):
+            raise self.wire_mismatch(
+                f"GetScriptVersion answered {version.name!r} v{version.version} for {name!r} v{candidate}"
+            )
+        if version.status not in PUBLISHED:
+            raise self.stop(
+                "candidate",
+                f"{name} v{candidate} is not published (status {version.status or 'unknown'}; "
+                f"published versions are {', '.join(sorted(PUBLISHED))})",
+            )
+        self.add(
+            "candidate",
+            True,
+            f"{name} v{candidate} exists, {version.status} (active: v{info.active_version})",
+        )
+        return version
+
+    # -- 5. the rollback target ---------------------------------------------------------------
+    def explicit_target(self, target: int, rolled: set[int]) -> bool:
+        """Check ``--scriptum-rollback-to``; False (item failed) when it is unusable."""
+        flag = f"--scriptum-rollback-to={target}"
+        problem = None
+        if target == self.candidate:
+            problem = f"{flag} is the candidate itself"
+        else:
+            try:
+                version = self.client.get_script_version(self.script, target)
+            except ScriptumError as exc:
+                if exc.code != "NOT_FOUND":
+                    raise
+                problem = f"{flag}: {self.script} v{target} not found"
+            else:
+                if target in rolled or version.rolled_back_from:
+                    problem = f"{flag}: v{target} was rolled back from before; pick a known-good version"
+        self.add(
+            "target",
+            problem is None,
+            problem or f"v{target} (explicit) exists and was never rolled back from",
+        )
+        return problem is None
+
+    def history_target(self, info: Script) -> int | None:
+        if info.history is None:
+            raise self.stop(
+                "target",
+                "the platform offers no activation history to find the version active before "
+                f"v{self.candidate}: pass --scriptum-rollback-to=N (a known-good version)",
+            )
+        target = choose_target(info, self.candidate)
+        if target is not None:
+            detail = f"v{target} (active before v{self.candidate}; exists, never rolled back from)"
+        else:
+            detail = "no known-good version in the activation history (a failed gate ends as no_target)"
+        self.add("target", True, detail)
+        return target
+
+    # -- 1., 2. env ---------------------------------------------------------------------------
+    def env(self, required: Sequence[str], declared: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+        """(overlay key -> fingerprint, effective keys). ``required``: ``--scriptum-require-env``;
+        ``declared``: the candidate contract's required env keys. Values never leave this method."""
+        tenant_keys = {var.key for var in self.client.list_env_vars()}
+        values = self.client.get_script_env(self.script).env
+        overlay = {key: fingerprint(value) for key, value in values.items()}
+        # "empty-defers": an empty overlay value is not a value; the tenant's (if any) applies.
+        effective = tuple(sorted(tenant_keys | {key for key, value in values.items() if value}))
+        del values
+        self.add("overlay", True, f"{len(overlay)} overlay keys recorded as SHA-256 fingerprints")
+        wanted = tuple(dict.fromkeys([*required, *declared]))
+        missing = [key for key in wanted if key not in effective]
+        if missing:
+            from_contract = [key for key in missing if key not in required]
+            why = (
+                f" ({', '.join(from_contract)} required by the env block of {self.script} "
+                f"v{self.candidate}'s contract)"
+                if from_contract
+                else ""
+            )
+            self.add(
+                "env", False, f"missing from the effective env of {self.script}: {', '.join(missing)}{why}"
+            )
+        elif wanted:
+            self.add("env", True, f"present: {', '.join(wanted)}")
+        else:
+            self.add("env", True, "no keys required (--scriptum-require-env, contract env block)")
+        return overlay, effective
 
 
 def run_preflight(
@@ -111,106 +374,44 @@ def run_preflight(
     require_env: Sequence[str],
     check_target: bool = True,
 ) -> Preflight:
-    """Run the checklist against the platform; nothing here changes the platform."""
-    items: list[PreflightItem] = []
-    try:
-        try:
-            info = client.get_script(script)
-        except ScriptumError as exc:
-            if exc.code == "NOT_FOUND":
-                items.append(PreflightItem(CHECKLIST["candidate"], False, f"script {script!r} not found"))
-                return Preflight(tuple(items))
-            raise
-        versions = client.list_versions(script)
-        known = {v.version for v in versions.versions}
-        if candidate not in known:
-            latest = max(known, default=0)
-            items.append(
-                PreflightItem(
-                    CHECKLIST["candidate"],
-                    False,
-                    f"{script} v{candidate} not found (latest published is v{latest})",
-                )
-            )
-            return Preflight(tuple(items), active_version=info.active_version)
-        items.append(
-            PreflightItem(
-                CHECKLIST["candidate"], True, f"{script} v{candidate} exists (active: v{info.active_version})"
-            )
-        )
+    """Run the checklist against the platform; nothing here changes the platform.
 
-        rolled = tuple(sorted(info.rolled_back_from))
+    ``require_env`` joins the required env keys of the candidate's contract. ``check_target``
+    is False on the verification re-run (the target is the version under test there).
+    """
+    checks = _Checklist(client, script, candidate)
+    active: int | None = None
+    try:
+        checks.api()
+        info = checks.script_info()
+        active = info.active_version
+        version = checks.candidate_version(info)
+        rolled = set(info.rolled_back_from)
         target: int | None = None
         source: Literal["explicit", "history", "none"] = "none"
         if check_target:
             if explicit_target is not None:
                 source = "explicit"
                 target = explicit_target
-                problem = None
-                if explicit_target == candidate:
-                    problem = f"--scriptum-rollback-to={explicit_target} is the candidate itself"
-                elif explicit_target not in known:
-                    problem = (
-                        f"--scriptum-rollback-to={explicit_target}: {script} v{explicit_target} not found"
-                    )
-                elif explicit_target in rolled:
-                    problem = (
-                        f"--scriptum-rollback-to={explicit_target}: v{explicit_target} was rolled back "
-                        "from before; pick a known-good version"
-                    )
-                items.append(
-                    PreflightItem(
-                        CHECKLIST["target"],
-                        problem is None,
-                        problem or f"v{explicit_target} (explicit) exists and was never rolled back from",
-                    )
-                )
+                checks.explicit_target(explicit_target, rolled)
             else:
-                target = choose_target(info, candidate)
-                if target is not None:
-                    source = "history"
-                    detail = f"v{target} (active before v{candidate}; exists, never rolled back from)"
-                else:
-                    detail = (
-                        "no known-good version in the activation history (a failed gate ends as no_target)"
-                    )
-                items.append(PreflightItem(CHECKLIST["target"], True, detail))
-
-        env = client.get_script_env(script)
-        overlay = {e.key: e.value_sha256 for e in env.overlay}
-        effective = tuple(sorted(e.key for e in env.effective))
-        items.append(
-            PreflightItem(
-                CHECKLIST["overlay"], True, f"{len(overlay)} overlay keys recorded as SHA-256 fingerprints"
-            )
-        )
-        missing = [k for k in require_env if k not in effective]
-        if missing:
-            items.append(
-                PreflightItem(
-                    CHECKLIST["env"],
-                    False,
-                    f"missing from the effective env of {script}: {', '.join(missing)}",
-                )
-            )
-        else:
-            detail = (
-                f"present: {', '.join(require_env)}"
-                if require_env
-                else "no keys required (--scriptum-require-env)"
-            )
-            items.append(PreflightItem(CHECKLIST["env"], True, detail))
+                target = checks.history_target(info)
+                source = "history" if target is not None else "none"
+        overlay, effective = checks.env(require_env, contract_env_keys(version.contract))
         return Preflight(
-            tuple(items),
-            active_version=info.active_version,
+            tuple(checks.items),
+            active_version=active,
             target=target,
             target_source=source,
-            rolled_back_from=rolled,
+            rolled_back_from=tuple(sorted(rolled)),
             overlay=overlay,
             effective_keys=effective,
+            api=checks.api_use,
         )
+    except _Stop:
+        return Preflight(tuple(checks.items), active_version=active, api=checks.api_use)
     except ScriptumError as exc:
-        items.append(
+        checks.items.append(
             PreflightItem("platform reachable and credentials accepted", False, _platform_problem(exc))
         )
-        return Preflight(tuple(items))
+        return Preflight(tuple(checks.items), active_version=active, api=checks.api_use)

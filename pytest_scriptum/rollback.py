@@ -6,6 +6,15 @@ The runbook's rollback checklist as the plugin performs it:
   3. smoke re-run on the target   (the whole smoke suite, pinned to the target, recorded apart)
   4. output and steps archived    (evidence of both runs)
 A conflict means someone else acted: it is reported, never fought.
+
+The compare-and-set is native when the server's descriptors show the EXTENSION
+``RollbackScriptRequest.expected_active_version`` (the server refuses with FAILED_PRECONDITION
+unless the candidate is still active); otherwise it is emulated: read GetScript, check that the
+candidate is active, then RollbackScript (recorded as ``cas: emulated``; a race in between is
+possible, and said so). An ambiguous outcome (DEADLINE_EXCEEDED or UNAVAILABLE on the rollback
+call: it may or may not have happened) is resolved by reading back and recognising our own
+``rollback_id`` in the activation history, never by guessing; without a history it is a
+``rollback_failed`` that a human resolves.
 """
 
 from __future__ import annotations
@@ -14,10 +23,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumClient, ScriptumError
+from pytest_scriptum.client._records import Script
 
-__all__ = ["EXIT_CODES", "RollbackPlan", "RollbackResult", "RollbackStatus", "Verification", "execute"]
+__all__ = [
+    "CAS_EXTENSION",
+    "EXIT_CODES",
+    "CasMode",
+    "RollbackPlan",
+    "RollbackResult",
+    "RollbackStatus",
+    "Verification",
+    "execute",
+]
+
+CAS_EXTENSION = "RollbackScriptRequest.expected_active_version"
+CasMode = Literal["native", "emulated"]
+# Codes after which a rollback call may or may not have been applied.
+_AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE"})
 
 RollbackStatus = Literal[
     "not_needed",
@@ -56,6 +79,7 @@ class RollbackPlan:
     to_version: int | None
     incident: str | None
     reason: str
+    rollback_id: str = ""  # sent with the rollback and recorded in the history (EXTENSION)
 
     @property
     def manual_command(self) -> str:
@@ -100,6 +124,8 @@ class RollbackResult:
     active_after: int | None = None
     verification: Verification | None = None
     manual_command: str | None = None
+    cas: CasMode | None = None  # how the compare-and-set was done, when a rollback call was sent
+    rollback_id: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +143,8 @@ class RollbackResult:
             "incident": self.incident,
             "active_after": self.active_after,
             "manual_command": self.manual_command,
+            "cas": self.cas,
+            "rollback_id": self.rollback_id,
             "verification": self.verification.as_dict() if self.verification else None,
         }
 
@@ -130,22 +158,81 @@ def _result(plan: RollbackPlan, status: RollbackStatus, message: str, **extra: A
         from_version=plan.from_version,
         to_version=plan.to_version,
         incident=plan.incident,
+        rollback_id=plan.rollback_id or None,
         **extra,
     )
 
 
-def _is_our_rollback(info: pb.Script, plan: RollbackPlan) -> bool:
-    """After a conflict: did our own earlier attempt (e.g. a retried call) already apply?"""
+def _is_our_rollback(info: Script, plan: RollbackPlan) -> bool:
+    """After a conflict or an ambiguous answer: did our own rollback (e.g. a retried or timed-out
+    call) apply? Recognised by our rollback id in the activation history (without rollback ids
+    in the history, by the last entry's from/to/reason/incident). False without a history."""
     if not info.history or info.active_version != plan.to_version:
         return False
+    rollbacks = [a for a in info.history if a.kind == "ROLLBACK"]
+    if plan.rollback_id and any(a.rollback_id for a in rollbacks):
+        return any(
+            a.rollback_id == plan.rollback_id and a.version == plan.to_version for a in rollbacks
+        )
     last = info.history[-1]
     return (
-        last.kind == pb.ROLLBACK
+        last.kind == "ROLLBACK"
         and last.from_version == plan.from_version
         and last.version == plan.to_version
         and last.reason == plan.reason
         and last.incident_id == (plan.incident or "")
     )
+
+
+def _cas_mode(client: ScriptumClient) -> CasMode:
+    try:
+        native = client.api_info().has(CAS_EXTENSION)
+    except ScriptumError:
+        native = False  # unknown: the emulated read-check-write is safe either way
+    return "native" if native else "emulated"
+
+
+def _send(plan: RollbackPlan, client: ScriptumClient, cas: CasMode) -> Script | None:
+    """Send the compare-and-set rollback. Returns None when it was applied, or the script as read
+    back when the outcome is settled otherwise (someone else changed the active version first).
+    Raises ScriptumError for a failure that is neither a conflict nor ambiguous."""
+    assert plan.to_version is not None
+    if cas == "emulated":
+        now = client.get_script(plan.script)  # the "check" of read-check-write, right before the write
+        if now.active_version != plan.from_version:
+            return now
+    try:
+        # The client sends the EXTENSION arguments only when the server's descriptors have them.
+        client.rollback_script(
+            plan.script,
+            plan.to_version,
+            expected_active_version=plan.from_version,
+            reason=plan.reason,
+            incident_id=plan.incident or "",
+            rollback_id=plan.rollback_id,
+        )
+    except ScriptumError as exc:
+        if not (exc.is_conflict or exc.code in _AMBIGUOUS):
+            raise
+        try:
+            now = client.get_script(plan.script)
+        except ScriptumError as read_exc:
+            message = f"the rollback answered {exc} and the read-back failed: {read_exc}"
+            raise ScriptumError(read_exc.code, message, "GetScript") from None
+        if _is_our_rollback(now, plan):
+            return None
+        if exc.code in _AMBIGUOUS and now.active_version == plan.to_version:
+            # It may be ours, but nothing proves it: a human decides, we do not guess.
+            raise ScriptumError(
+                exc.code,
+                f"{exc.message}; the read-back shows v{plan.to_version} active, but no activation history "
+                "entry proves it was this session's rollback",
+                exc.method,
+            ) from None
+        if exc.code in _AMBIGUOUS and now.active_version == plan.from_version:
+            raise  # not applied: a plain failure
+        return now
+    return None
 
 
 def execute(
@@ -197,36 +284,26 @@ def execute(
     veto = allowed(plan)
     if veto is not None:
         return _result(plan, "disabled", f"rollback vetoed: {veto}", active_after=info.active_version)
+    cas = _cas_mode(client)
     try:
-        client.rollback_version(
-            plan.script,
-            plan.to_version,
-            expected_active_version=plan.from_version,
-            reason=plan.reason,
-            incident_id=plan.incident or "",
-        )
+        conflict = _send(plan, client, cas)
     except ScriptumError as exc:
-        if not exc.is_conflict:
-            return _result(
-                plan, "rollback_failed", f"rollback call failed: {exc}", manual_command=plan.manual_command
-            )
-        try:
-            now = client.get_script(plan.script)
-        except ScriptumError as read_exc:
-            return _result(
-                plan,
-                "rollback_failed",
-                f"rollback conflicted and the read-back failed: {read_exc}",
-                manual_command=plan.manual_command,
-            )
-        if not _is_our_rollback(now, plan):
-            return _result(
-                plan,
-                "conflict",
-                f"someone else changed the active version first ({exc.message}); active is now "
-                f"v{now.active_version}; not fighting it",
-                active_after=now.active_version,
-            )
+        return _result(
+            plan,
+            "rollback_failed",
+            f"rollback call failed: {exc}",
+            manual_command=plan.manual_command,
+            cas=cas,
+        )
+    if conflict is not None:
+        return _result(
+            plan,
+            "conflict",
+            f"someone else changed the active version first (expected v{plan.from_version} active, "
+            f"found v{conflict.active_version}); active is now v{conflict.active_version}; not fighting it",
+            active_after=conflict.active_version,
+            cas=cas,
+        )
     try:
         after = client.get_script(plan.script).active_version
     except ScriptumError as exc:
@@ -235,6 +312,7 @@ def execute(
             "rollback_failed",
             f"rollback sent but the read-back failed: {exc}",
             manual_command=plan.manual_command,
+            cas=cas,
         )
     if after != plan.to_version:
         return _result(
@@ -243,6 +321,7 @@ def execute(
             f"read-back shows active v{after}, expected v{plan.to_version}",
             active_after=after,
             manual_command=plan.manual_command,
+            cas=cas,
         )
     verification = verify(plan.to_version)
     if verification.verdict == "pass":
@@ -253,6 +332,7 @@ def execute(
             f"v{plan.to_version} passed ({verification.reason})",
             active_after=after,
             verification=verification,
+            cas=cas,
         )
     return _result(
         plan,
@@ -263,4 +343,5 @@ def execute(
         active_after=after,
         verification=verification,
         manual_command=plan.manual_command,
+        cas=cas,
     )

@@ -1,9 +1,11 @@
 """Pinned thread runs: ThreadResult, the PinnedRunner and the concurrent dispatcher.
 
 Every run is pinned to the candidate version; a platform answer for any other version is a
-``VersionDriftError`` (the platform's fault, never a candidate failure). Thread runs are remote
-I/O, so the dispatcher starts the runs of all marker-declared smoke tests at once (bounded by
-``--scriptum-concurrency``) and each test waits only for its own result.
+``VersionDriftError`` (the platform's fault, never a candidate failure). So is a thread the
+platform itself marks as failed for its own reasons (``error_code`` ``PLATFORM_*``: no free
+worker, a crashed runtime, a restart) and a ``CANCELLED`` thread this session did not cancel.
+Thread runs are remote I/O, so the dispatcher starts the runs of all marker-declared smoke tests
+at once (bounded by ``--scriptum-concurrency``) and each test waits only for its own result.
 """
 
 from __future__ import annotations
@@ -15,25 +17,31 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumClient, ScriptumError
+from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
+from pytest_scriptum.client._records import Step as StepRecord
 
 __all__ = [
     "CONSECUTIVE_ERRORS_LIMIT",
     "CircuitOpenError",
     "Dispatcher",
     "PinnedRunner",
+    "PlatformFailure",
     "PlatformFault",
     "RunCancelledError",
     "RunRequest",
     "Step",
     "ThreadResult",
+    "UnrequestedCancelError",
     "VersionDriftError",
 ]
 
 # After this many platform errors in a row the runner stops dispatching: hammering a sick
 # platform helps nobody, and the gate goes inconclusive on the errors it already has.
 CONSECUTIVE_ERRORS_LIMIT = 5
+
+# Thread.error_code prefix of the failures the platform marks as its own (DESIGN section 5).
+PLATFORM_CODE_PREFIX = "PLATFORM_"
 
 
 class PlatformFault(Exception):
@@ -52,20 +60,91 @@ class RunCancelledError(PlatformFault):
     """The run was cancelled before it finished (-x, --maxfail, fail-fast or Ctrl-C)."""
 
 
+class PlatformFailure(PlatformFault):
+    """The thread ended FAILED (or PAUSED) with an ``error_code`` the platform marks as its own
+    (``PLATFORM_CAPACITY``, ``PLATFORM_RUNTIME_CRASH``, ``PLATFORM_RESTART``, ``PLATFORM_DEADLINE``).
+
+    ``result`` is the thread as the platform reported it (for the evidence)."""
+
+    def __init__(self, message: str, result: ThreadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UnrequestedCancelError(PlatformFault):
+    """The thread ended CANCELLED although this session never asked for it (someone else did, or
+    the platform gave up on it): nothing about the candidate is known from it."""
+
+    def __init__(self, message: str, result: ThreadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 @dataclass(frozen=True)
 class Step:
-    """One step the handler recorded with ``context.step(name)``."""
+    """One step of the thread (a ``context.step(name)`` of the handler, on the platform a DSL step).
 
+    ``path`` is hierarchical: "1", "2", ... at the top, "1.0", "1.1" inside step "1". ``status``
+    is the platform's step status (RUNNING, COMPLETED, FAILED, PAUSED, CANCELLED). Times are ms
+    since the epoch on the platform's clock (0 when unknown); ``duration_ms`` is the platform's.
+    """
+
+    path: str
     name: str
     status: str
-    offset_ms: float
+    started_at_ms: int
+    finished_at_ms: int
     duration_ms: float
     error: str
+
+    @classmethod
+    def from_record(cls, step: StepRecord) -> Step:
+        duration = step.duration_ms
+        if not duration and step.finished_at_ms and step.started_at_ms:
+            duration = step.finished_at_ms - step.started_at_ms
+        return cls(
+            path=step.path,
+            name=step.name,
+            status=step.status,
+            started_at_ms=step.started_at_ms,
+            finished_at_ms=step.finished_at_ms,
+            duration_ms=float(max(duration, 0)),
+            error=step.error,
+        )
+
+
+def decode_output(data: bytes) -> Any:
+    """The thread's output: its ``output_data`` (UTF-8 JSON bytes) decoded, integers kept exact
+    (``json`` reads ``12480`` as an int and ``12480.0`` as a float); None when there is none.
+
+    Raises ValueError when the bytes are not UTF-8 JSON (the platform promises JSON).
+    """
+    if not data:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the thread's output_data is not UTF-8 JSON: {exc}") from None
+
+
+def _duration_s(thread: Thread) -> float:
+    # The platform's own clock: from start of execution (or acceptance, if it never started) to the end.
+    start = thread.started_at_ms or thread.created_at_ms
+    if not start or not thread.finished_at_ms:
+        return 0.0
+    return max(thread.finished_at_ms - start, 0) / 1000.0
 
 
 @dataclass(frozen=True)
 class ThreadResult:
-    """The outcome of one pinned thread run as the platform reported it."""
+    """The outcome of one pinned thread run as the platform reported it.
+
+    ``status`` is COMPLETED, FAILED, PAUSED or CANCELLED (PENDING/RUNNING never reach a test);
+    ``error_code`` is the platform's machine-readable class of ``error`` ("SCRIPT_ERROR",
+    "SCRIPT_DEADLINE", "SCRIPT_OUTPUT_INVALID", ...; "" when there is none); ``output`` is the
+    JSON-decoded ``output_data`` (None without output); ``duration_s`` is measured by the
+    platform; ``finished_at`` is the platform's clock in seconds since the epoch.
+    """
 
     thread_id: str
     script: str
@@ -76,28 +155,36 @@ class ThreadResult:
     steps: tuple[Step, ...]
     env_keys: tuple[str, ...]
     duration_s: float
+    error_code: str = ""
     request_id: str = ""
     input: Any = None
     finished_at: float | None = None  # platform clock, seconds since the epoch
 
     @classmethod
-    def from_proto(cls, thread: pb.Thread, input: Any = None) -> ThreadResult:
-        """Build from the API's Thread message (output JSON decoded, types kept)."""
-        output = json.loads(thread.output_json) if thread.output_json else None
+    def from_record(cls, record: RunRecord, input: Any = None) -> ThreadResult:
+        """Build from the client's RunRecord. ValueError when the output is not UTF-8 JSON."""
+        thread = record.thread
+        result: ThreadOutput | None = record.output
         return cls(
             thread_id=thread.thread_id,
-            script=thread.script,
+            script=thread.script_name,
             version=thread.version,
-            status=pb.ThreadStatus.Name(thread.status),
-            output=output,
+            status=thread.status,
+            output=decode_output(result.output_data) if result is not None else None,
             error=thread.error,
-            steps=tuple(Step(s.name, s.status, s.offset_ms, s.duration_ms, s.error) for s in thread.steps),
+            error_code=thread.error_code,
+            steps=tuple(Step.from_record(s) for s in result.steps) if result is not None else (),
             env_keys=tuple(thread.env_keys),
-            duration_s=thread.duration_ms / 1000.0,
-            request_id=thread.request_id,
+            duration_s=_duration_s(thread),
+            request_id=thread.metadata.get("scriptum.request_id", ""),
             input=input,
-            finished_at=thread.finished_at.ToMicroseconds() / 1e6 if thread.HasField("finished_at") else None,
+            finished_at=thread.finished_at_ms / 1000.0 if thread.finished_at_ms else None,
         )
+
+    @property
+    def platform_failure(self) -> bool:
+        """Whether the platform marked the failure as its own (never the candidate's fault)."""
+        return self.error_code.startswith(PLATFORM_CODE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -157,10 +244,14 @@ class PinnedRunner:
         env: bool | None = None,
         cancel: threading.Event | None = None,
     ) -> ThreadResult:
-        """Run one thread pinned to the candidate and wait for its result.
+        """Run one thread pinned to the candidate and wait until it is settled.
 
-        A thread that ends FAILED or TIMED_OUT is returned (the candidate's fault, judged by the
-        caller); platform trouble raises PlatformFault or ScriptumError.
+        A thread that ends COMPLETED, FAILED (the script's own error or deadline) or PAUSED is
+        returned, for the caller to judge. Platform trouble raises: ScriptumError (transport,
+        auth, after the client's retries; INVALID_ARGUMENT when the platform refused the input,
+        e.g. against the version's input contract), VersionDriftError (another version ran),
+        PlatformFailure (the thread's ``error_code`` is ``PLATFORM_*``), UnrequestedCancelError
+        (CANCELLED without this session asking), RunCancelledError (this session cancelled it).
         """
         name = script or self._script
         if not name:
@@ -175,30 +266,64 @@ class PinnedRunner:
             )
         resolve_env = self._resolve_env if env is None else env
         try:
-            thread = self._client.run_thread(
+            record = self._client.run_thread(
                 name,
                 self._version,
                 input,
-                resolve_env=resolve_env,
+                load_env=resolve_env,
                 timeout_s=timeout or self._timeout,
                 cancel=cancel,
             )
         except ScriptumError as exc:
-            if exc.code == "CANCELLED":
+            if exc.code == "CANCELLED" and cancel is not None and cancel.is_set():
                 raise RunCancelledError(f"run of {name} v{self._version} cancelled") from None
-            with self._lock:
-                self._consecutive_errors += 1
+            if exc.code != "INVALID_ARGUMENT":  # a refused input says nothing about the platform's health
+                self._count_error()
             raise
+        try:
+            result = ThreadResult.from_record(record, input)
+            self._judge(result, name, cancel)
+        except PlatformFault:
+            self._count_error()
+            raise
+        except ValueError as exc:  # output_data that is not JSON: the platform broke its promise
+            self._count_error()
+            raise PlatformFault(
+                f"thread {record.thread.thread_id} of {name} v{self._version}: {exc}; this is a platform "
+                "fault, not a candidate failure"
+            ) from None
         with self._lock:
             self._consecutive_errors = 0
-        result = ThreadResult.from_proto(thread, input)
+        return result
+
+    def _count_error(self) -> None:
+        with self._lock:
+            self._consecutive_errors += 1
+
+    def _judge(self, result: ThreadResult, name: str, cancel: threading.Event | None) -> None:
+        """Raise when the settled thread says nothing about the candidate."""
         if result.version != self._version or result.script != name:
             raise VersionDriftError(
                 f"version drift: the run was pinned to {name} v{self._version} but the platform reported "
-                f"{result.script} v{result.version} (thread {result.thread_id}); this is a platform fault, "
-                "not a candidate failure"
+                f"{result.script or '(no script)'} v{result.version} (thread {result.thread_id}); this is "
+                "a platform fault, not a candidate failure"
             )
-        return result
+        if result.platform_failure:
+            raise PlatformFailure(
+                f"platform failure {result.error_code} in thread {result.thread_id} of {name} "
+                f"v{self._version}: {result.error or '(no message)'}; the platform marks it as its own, "
+                "not a candidate failure",
+                result,
+            )
+        if result.status == "CANCELLED":
+            if cancel is not None and cancel.is_set():
+                raise RunCancelledError(f"run of {name} v{self._version} cancelled")
+            why = f"{result.error_code or 'no error code'}: {result.error or 'no message'}"
+            raise UnrequestedCancelError(
+                f"thread {result.thread_id} of {name} v{self._version} was CANCELLED, but this session "
+                f"did not cancel it ({why}); nothing is known about the candidate from it",
+                result,
+            )
 
 
 class Dispatcher:

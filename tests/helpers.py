@@ -1,4 +1,7 @@
-"""Shared helpers of the plugin's pytester tests: a seed builder and readers of inner-session output.
+"""Shared helpers of the plugin's pytester tests: a seed builder, readers of inner-session output,
+and ``Platform``, which drives and reads a dev server over its real gRPC port with the generated
+stubs of the documented API (GetScript, ListScriptVersions, GetThread, CreateThread,
+RollbackScript) and the dev server's own ScriptumDevAdmin (counters, fault injection).
 
 Inner pytest sessions start their own embedded server from a seed written here, so every test
 directory is a self-contained smoke suite exactly as a user would lay it out.
@@ -14,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -22,7 +25,9 @@ import yaml
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
-from pytest_scriptum.devserver import DevServer
+
+if TYPE_CHECKING:  # only annotations: importing helpers must not need the dev server
+    from pytest_scriptum.devserver import DevServer
 
 __all__ = [
     "ENV_VARS",
@@ -47,10 +52,13 @@ ENV_VARS = (
     "SCRIPTUM_VERSION",
     "SCRIPTUM_SCRIPT",
     "SCRIPTUM_ENDPOINT",
+    "SCRIPTUM_API_ENDPOINT",
     "SCRIPTUM_HTTP_URL",
     "SCRIPTUM_ORG_ID",
+    "SCRIPTUM_ORG_NAME",
     "SCRIPTUM_INCIDENT",
     "DODIL_TOKEN",
+    "SCRIPTUM_TOKEN",
 )
 
 # "PASSED path::test", "FAILED path::test - message", "ERROR path::test - message" (from -rA).
@@ -115,7 +123,7 @@ class Platform:
             *extra,
         ]
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- reads (the documented API, over the generated stubs) ----------------------------------
 
     def _name(self, name: str | None) -> str:
         name = self.script_name if name is None else name
@@ -123,6 +131,7 @@ class Platform:
         return name
 
     def script(self, name: str | None = None) -> pb.Script:
+        """GetScript."""
         return self.stub.GetScript(
             pb.GetScriptRequest(name=self._name(name)), metadata=self.metadata, timeout=10
         )
@@ -131,15 +140,81 @@ class Platform:
         return self.script(name).active_version
 
     def history(self, name: str | None = None) -> list[pb.Activation]:
-        return list(self.script(name).history)
+        """The script's activation history (EXTENSION), oldest first."""
+        return list(self.script(name).activation_history)
 
     def rollbacks_in_history(self, name: str | None = None) -> list[pb.Activation]:
-        return [entry for entry in self.history(name) if entry.kind == pb.ROLLBACK]
+        return [entry for entry in self.history(name) if entry.kind == pb.ACTIVATION_KIND_ROLLBACK]
+
+    def versions(self, name: str | None = None) -> list[pb.ScriptVersion]:
+        """ListScriptVersions, ascending."""
+        return list(
+            self.stub.ListScriptVersions(
+                pb.ListScriptVersionsRequest(name=self._name(name)), metadata=self.metadata, timeout=10
+            ).versions
+        )
 
     def thread(self, thread_id: str) -> pb.Thread:
+        """GetThread."""
         return self.stub.GetThread(
             pb.GetThreadRequest(thread_id=thread_id), metadata=self.metadata, timeout=10
         )
+
+    def result(self, thread_id: str, **fields: Any) -> pb.GetThreadResultResponse:
+        """GetThreadResult (``fields``: step_path, output_only, metadata_only)."""
+        return self.stub.GetThreadResult(
+            pb.GetThreadResultRequest(thread_id=thread_id, **fields), metadata=self.metadata, timeout=10
+        )
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def rollback(
+        self, to_version: int, name: str | None = None, **extensions: Any
+    ) -> pb.RollbackScriptResponse:
+        """RollbackScript to ``to_version`` (an operator's rollback); ``extensions`` are the
+        request's EXTENSION fields (expected_active_version, reason, incident_id, rollback_id)."""
+        return self.stub.RollbackScript(
+            pb.RollbackScriptRequest(name=self._name(name), to_version=to_version, **extensions),
+            metadata=self.metadata,
+            timeout=10,
+        )
+
+    def create_thread(
+        self, input: Any, *, version: int | None = None, name: str | None = None, **fields: Any
+    ) -> str:
+        """CreateThread pinned to ``version`` (default: this platform's) with ``input`` as JSON;
+        returns the thread id at once (the thread runs asynchronously)."""
+        version = self.version if version is None else version
+        assert version is not None, "no version given and this platform has no default version"
+        return self.stub.CreateThread(
+            pb.CreateThreadRequest(
+                script_name=self._name(name), version=version, input_json=json.dumps(input), **fields
+            ),
+            metadata=self.metadata,
+            timeout=10,
+        ).thread_id
+
+    def run(
+        self,
+        name: str | None,
+        version: int | None,
+        input: Any,
+        *,
+        load_env: bool = True,
+        timeout: str = "60s",
+        watch_timeout_s: float = 120.0,
+    ) -> tuple[pb.Thread, pb.GetThreadResultResponse]:
+        """A whole run, as a client of the documented API does it: CreateThread pinned to
+        ``version``, WatchThread until the stream ends (the thread is terminal or PAUSED), then
+        GetThreadResult. Returns the last thread the stream reported and the result."""
+        thread_id = self.create_thread(input, version=version, name=name, load_env=load_env, timeout=timeout)
+        last: pb.Thread | None = None
+        for event in self.stub.WatchThread(
+            pb.WatchThreadRequest(thread_id=thread_id), metadata=self.metadata, timeout=watch_timeout_s
+        ):
+            last = event.thread
+        assert last is not None, f"WatchThread of {thread_id} ended without an event"
+        return last, self.result(thread_id)
 
     # -- the dev server's admin API: counters and fault injection -------------------------------
 
@@ -199,12 +274,12 @@ def write_seed(
     active: int | None = None,
     overlay: Mapping[str, str] | None = None,
     tenant_env: Mapping[str, str] | None = None,
-    output_schemas: Mapping[int, Mapping[str, Any]] | None = None,
+    contracts: Mapping[int, str] | None = None,
 ) -> Path:
     """Write a seed directory (DESIGN.md section 5) for one script and return ``root``.
 
-    ``versions`` maps N to the source of ``vN/handler.py``; ``output_schemas`` maps N to the
-    output JSON Schema written to ``vN/info.yaml`` (versions without one declare none).
+    ``versions`` maps N to the source of ``vN/handler.py``; ``contracts`` maps N to the text of
+    ``vN/contract.scriptum`` (the version's declarations; versions without one declare nothing).
     """
     root.mkdir(parents=True, exist_ok=True)
     env = dict(tenant_env or {})
@@ -222,9 +297,9 @@ def write_seed(
         vdir = base / f"v{number}"
         vdir.mkdir(exist_ok=True)
         (vdir / "handler.py").write_text(textwrap.dedent(source))
-        schema = (output_schemas or {}).get(number)
-        if schema is not None:
-            (vdir / "info.yaml").write_text(yaml.safe_dump({"output": json.loads(json.dumps(schema))}))
+        contract = (contracts or {}).get(number)
+        if contract is not None:
+            (vdir / "contract.scriptum").write_text(textwrap.dedent(contract))
     return root
 
 
@@ -303,15 +378,28 @@ def handler(event, context):
         }}
 """
 
-SHOP_DECLARED_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["version"],
-    "properties": {"version": {"type": "integer"}, "total": {"type": "number"}, "id": {"type": "string"}},
-}
+# v3's declarations: every output key the handler may return (only `version` is required; a
+# default makes a field optional), so its outputs satisfy the contract except "bad-shape"'s total.
+SHOP_CONTRACT = """\
+script "shop"
+  The shop fixture script of the plugin's tests.
+version "3.0.0"
+
+output
+  version : integer
+  n : integer = 0
+  id : text = ""
+  total : number = 0
+  ratio : number = 0
+  customer : object = null
+  lines : list<object> = null
+  seen_env : list<text> = null
+  db_host_in_environ : boolean = null
+"""
 
 
 def write_shop_seed(root: Path) -> Path:
-    """The shop seed: v1..v3 published, v2 active, only v3 declares an output schema."""
+    """The shop seed: v1..v3 published, v2 active, only v3 declares a contract (its output)."""
     return write_seed(
         root,
         script=SHOP,
@@ -319,5 +407,5 @@ def write_shop_seed(root: Path) -> Path:
         active=2,
         overlay=SHOP_OVERLAY,
         tenant_env=SHOP_TENANT_ENV,
-        output_schemas={3: SHOP_DECLARED_SCHEMA},
+        contracts={3: SHOP_CONTRACT},
     )

@@ -49,7 +49,7 @@ def check(report: Path) -> list[str]:
         if missing:
             problems.append(f"{SMOKE_TEST} v4 lacks attachments {sorted(missing)}")
         steps = [s.get("name") for s in candidate.get("steps", []) if s.get("type") == "step"]
-        if steps != ["step extract", "step validate", "step enrich"]:
+        if steps != ["step 1 extract", "step 2 validate", "step 3 enrich"]:
             problems.append(f"{SMOKE_TEST} v4 steps are {steps}")
         if _labels(candidate).get("scriptum.script") != "invoice-parser":
             problems.append(f"{SMOKE_TEST} v4 lacks the scriptum.script label")

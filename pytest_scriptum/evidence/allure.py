@@ -62,6 +62,8 @@ ROLLBACK_RESULT_STATUS: dict[str, str] = {
     "conflict": "broken",
 }
 _GATE_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "broken"}
+# The platform's step status -> Allure's (a step still running when the thread settled is unknown).
+_STEP_STATUS = {"COMPLETED": "passed", "FAILED": "failed", "PAUSED": "skipped", "CANCELLED": "skipped"}
 
 
 def allure_active(config: pytest.Config) -> bool:
@@ -122,32 +124,32 @@ def _current_test(config: pytest.Config) -> Any:
 
 
 def _add_steps(config: pytest.Config, result: ThreadResult, redactor: Redactor) -> None:
-    """The thread's steps as Allure steps with their real durations and offsets.
+    """The thread's steps as Allure steps named by their path, at their real times.
 
-    The platform reports offsets from the thread's start and when the thread finished; without
-    a finish time the thread is placed so that it ends when the test's Allure timeline starts
-    (the run finished before the test body ran).
+    Steps carry the platform's start and finish times (ms since the epoch). A step without them
+    is placed so that the thread ends when the test's Allure timeline starts (the run finished
+    before the test body ran). Nested steps ("1.0" inside "1") are listed in path order, flat:
+    the path in each name shows the nesting.
     """
     test = _current_test(config)
     if test is None:
         return
     model = importlib.import_module("allure_commons.model2")
-    if result.finished_at is not None:
-        end_ms = round(result.finished_at * 1000)
-    else:
-        end_ms = int(test.start or time.time() * 1000)
-    start_ms = end_ms - round(result.duration_s * 1000)
+    fallback_end = round(result.finished_at * 1000) if result.finished_at is not None else int(
+        test.start or time.time() * 1000
+    )
     for step in result.steps:
-        begin = start_ms + round(step.offset_ms)
+        stop = step.finished_at_ms or fallback_end
+        begin = step.started_at_ms or stop - round(step.duration_ms)
         details = model.StatusDetails(message=redactor.text(step.error)) if step.error else None
         test.steps.append(
             model.TestStepResult(
-                name=f"step {step.name}",
-                status="passed" if step.status == "ok" else "failed",
+                name=redactor.text(f"step {step.path} {step.name}"),
+                status=_STEP_STATUS.get(step.status, "broken"),
                 statusDetails=details,
                 stage="finished",
                 start=begin,
-                stop=begin + round(step.duration_ms),
+                stop=max(stop, begin),
             )
         )
 
@@ -193,12 +195,13 @@ def record_smoke_test(
         "version": result.version,
         "status": result.status,
         "error": result.error,
+        "error_code": result.error_code,
         "duration_s": result.duration_s,
         "env_keys": list(result.env_keys),
         "request_id": result.request_id,
         "steps": [
-            {"name": s.name, "status": s.status, "offset_ms": s.offset_ms, "duration_ms": s.duration_ms,
-             "error": s.error}
+            {"path": s.path, "name": s.name, "status": s.status, "started_at_ms": s.started_at_ms,
+             "finished_at_ms": s.finished_at_ms, "duration_ms": s.duration_ms, "error": s.error}
             for s in result.steps
         ],
     }
@@ -382,7 +385,8 @@ def _rollback_result(writer: _ResultWriter, facts: SessionFacts, rollback: Rollb
     moved = rollback.status in ("rolled_back_verified", "rolled_back_unverified")
     steps.append(
         _step(
-            f"2. roll back {rollback.script} v{rollback.from_version} -> {target} (compare-and-set), "
+            f"2. roll back {rollback.script} v{rollback.from_version} -> {target} "
+            f"(compare-and-set{', ' + rollback.cas if rollback.cas else ''}), "
             f"active after: v{rollback.active_after}",
             "passed" if moved else status,
             start,
@@ -425,7 +429,10 @@ def _rollback_result(writer: _ResultWriter, facts: SessionFacts, rollback: Rollb
                 {"name": "scriptum.rollback.status", "value": rollback.status},
             ],
             "links": [writer.issue_link(rollback.incident)] if rollback.incident else [],
-            "parameters": [{"name": "rollback mode", "value": rollback.mode}],
+            "parameters": [
+                {"name": "rollback mode", "value": rollback.mode},
+                *([{"name": "compare-and-set", "value": rollback.cas}] if rollback.cas else []),
+            ],
             "attachments": attachments,
             "steps": steps,
         }

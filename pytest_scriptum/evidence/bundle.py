@@ -30,7 +30,7 @@ __all__ = [
     "write_bundle",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: documented thread statuses, "api", test "error_code", rollback "cas"
 _SCHEMA_FILE = "bundle.schema.json"
 
 
@@ -59,6 +59,7 @@ def build_bundle(
     rollback: dict[str, Any] | None,
     incident: str | None,
     verification_of: int | None = None,
+    api: dict[str, Any] | None = None,
     secrets: Iterable[str | None] = (),
 ) -> dict[str, Any]:
     """Assemble the bundle; values of env keys are never inputs here, and ``secrets`` are masked."""
@@ -77,6 +78,7 @@ def build_bundle(
         "reason": verdict.reason,
         "exit_code": exit_code,
         "incident": incident,
+        "api": api,
         "gate": {
             "min_pass_rate": config.min_pass_rate,
             "min_tests": config.min_tests,

@@ -1,8 +1,9 @@
 """Scrubbing known secrets (the session's bearer token) out of evidence before it is written.
 
-The plugin never reads env values (the platform returns hashes only), so the one secret it
-holds is the token. Every evidence writer passes its text through a ``Redactor`` anyway, so a
-token echoed back in an error message by a server or a proxy can never reach a file.
+The platform's env reads return values, but the plugin keeps none of them: preflight reduces them
+to keys and fingerprints on the spot. So the one secret the plugin holds is the token. Every
+evidence writer passes its text through a ``Redactor`` anyway, so a token echoed back in an
+error message by a server or a proxy can never reach a file.
 """
 
 from __future__ import annotations

@@ -39,19 +39,26 @@ def _check_smoke_results(allure: AllureResults) -> None:
     assert json.loads(allure.attachment(failed, "input")) == {"a": 20, "b": 30}
     expected = json.loads(allure.attachment(failed, "expected"))
     assert expected == {
-        "status": "SUCCEEDED",
+        "status": "COMPLETED",
         "match": "subset",
         "output": {"sum": 50, "secret_configured": True},
     }
     assert json.loads(allure.attachment(failed, "output")) == {"sum": 49, "secret_configured": True}
     thread = json.loads(allure.attachment(failed, "thread"))
-    assert (thread["version"], thread["status"]) == (2, "SUCCEEDED")
+    assert (thread["version"], thread["status"], thread["error_code"]) == (2, "COMPLETED", "")
+    assert [(s["path"], s["name"], s["status"]) for s in thread["steps"]] == [
+        ("1", "add", "COMPLETED"),
+        ("2", "enrich", "COMPLETED"),
+    ]
     mismatches = json.loads(allure.attachment(failed, "mismatches"))
     assert [(m["path"], m["expected"], m["actual"]) for m in mismatches] == [("$.sum", 50, 49)]
     diff = allure.attachment(failed, "diff")
     assert '-  "sum": 50' in diff and '+  "sum": 49' in diff
     steps = failed["steps"]
-    assert [(s["name"], s["status"]) for s in steps] == [("step add", "passed"), ("step enrich", "passed")]
+    assert [(s["name"], s["status"]) for s in steps] == [
+        ("step 1 add", "passed"),
+        ("step 2 enrich", "passed"),
+    ]
     assert all(s["start"] <= s["stop"] for s in steps)
     assert steps[0]["start"] <= steps[1]["start"]
     # placed on the platform's clock: the steps end no later than the test's own result does

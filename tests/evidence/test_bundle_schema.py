@@ -34,7 +34,7 @@ def _minimal(**changes: Any) -> dict[str, Any]:
         started_at="2026-01-01T00:00:00.000Z", finished_at="2026-01-01T00:00:01.000Z", verdict=verdict,
         exit_code=0, preflight=None, rollback=None, incident=None,
         tests=[{"nodeid": "t.py::test", "outcome": "passed", "critical": False, "script": "calc",
-                "version": 2, "thread_id": "abc", "status": "SUCCEEDED", "duration_s": 0.1, "error": None}],
+                "version": 2, "thread_id": "abc", "status": "COMPLETED", "duration_s": 0.1, "error": None}],
     )
     bundle.update(changes)
     return bundle
@@ -65,7 +65,8 @@ def test_built_bundle_validates() -> None:
     [
         ({"verdict": "maybe"}, "$.verdict"),
         ({"surprise": 1}, "surprise"),
-        ({"schema_version": 2}, "$.schema_version"),
+        ({"schema_version": 1}, "$.schema_version"),  # v1 bundles spoke the invented API's statuses
+        ({"api": {"descriptors": "guessed", "extensions_used": []}}, "$.api"),
         ({"candidate_version": 0}, "$.candidate_version"),
         ({"started_at": "yesterday"}, "$.started_at"),
     ],
@@ -81,6 +82,14 @@ def test_a_test_entry_with_a_wrong_outcome_is_rejected() -> None:
     bundle = copy.deepcopy(_minimal())
     bundle["tests"][0]["outcome"] = "green"
     with pytest.raises(InvalidBundleError, match=r"\$\.tests\[0\]\.outcome"):
+        validate_bundle(bundle)
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "TIMED_OUT", "RUNNING"])
+def test_a_test_entry_with_a_status_outside_the_documented_vocabulary_is_rejected(status: str) -> None:
+    bundle = copy.deepcopy(_minimal())
+    bundle["tests"][0]["status"] = status
+    with pytest.raises(InvalidBundleError, match=r"\$\.tests\[0\]\.status"):
         validate_bundle(bundle)
 
 
@@ -120,8 +129,13 @@ def test_fail_and_rollback_bundles_validate(suite: pytest.Pytester) -> None:
     assert candidate["role"] == "candidate" and candidate["verification_of"] is None
     assert candidate["verdict"] == "fail"
     assert candidate["endpoint"] == "embedded"
+    assert candidate["api"]["descriptors"] == "reflection"
+    assert "Script.activation_history" in candidate["api"]["extensions_used"]
+    # marker-declared runs record their thread; the runner-only test has none of its own
+    assert {(t["status"], t["error_code"]) for t in candidate["tests"]} == {("COMPLETED", None), (None, None)}
     rollback = candidate["rollback"]
     assert rollback["status"] == "rolled_back_verified"
+    assert rollback["cas"] == "native" and rollback["rollback_id"]
     assert (rollback["from_version"], rollback["to_version"]) == (2, 1)
     verification = rollback["verification"]
     assert (verification["verdict"], verification["passed"], verification["failed"]) == ("pass", 3, 0)

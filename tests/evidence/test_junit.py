@@ -27,7 +27,7 @@ def _check_failed_and_rolled_back(junit_path: Path) -> None:
     for name in ("test_small_sum", "test_big_sum"):
         props = junit.cases[name].properties
         assert props["scriptum.script"] == "calc" and props["scriptum.version"] == "2", props
-        assert props["scriptum.status"] == "SUCCEEDED"
+        assert props["scriptum.status"] == "COMPLETED"
         assert len(props["scriptum.thread_id"]) >= 8
         assert float(props["scriptum.duration_ms"]) >= 0
     assert junit.cases["test_big_sum"].failed and not junit.cases["test_small_sum"].failed
@@ -100,8 +100,8 @@ def test_suite_properties_are_in_the_file_junitxml_writes_last(suite: pytest.Pyt
 def test_a_test_without_thread_keeps_script_and_version(
     pytester: pytest.Pytester, seed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every RunThread fails on the platform: the tests error before a thread exists (inconclusive)."""
-    faults = pb.Faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["RunThread"])
+    """Every CreateThread fails on the platform: the tests error before a thread exists (inconclusive)."""
+    faults = pb.Faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["CreateThread"])
     server = DevServer(data_dir=tmp_path / "data", seed=seed_dir, principals={"tok-junit-7c1d0e": "org-j"},
                        faults=faults)
     addresses = server.start()

@@ -93,10 +93,15 @@ def test_failing_active_candidate_rolls_back_to_previous_and_verifies(
     )
     info = platform.script("calc")
     assert info.active_version == 3
-    last = info.history[-1]
-    assert (last.kind, last.from_version, last.version, last.incident_id) == (pb.ROLLBACK, 4, 3, "INC-42")
+    last = info.activation_history[-1]
+    assert (last.kind, last.from_version, last.version, last.incident_id) == (
+        pb.ACTIVATION_KIND_ROLLBACK,
+        4,
+        3,
+        "INC-42",
+    )
     assert "failed 2 of 4 > allowed 0" in last.reason
-    assert platform.calls("RollbackVersion") == 1
+    assert platform.calls("RollbackScript") == 1
     data = bundle(suite)
     assert data["verdict"] == "fail" and data["exit_code"] == 1
     rollback = data["rollback"]
@@ -105,6 +110,10 @@ def test_failing_active_candidate_rolls_back_to_previous_and_verifies(
         4,
         3,
     )
+    # The server offers the compare-and-set extension; our rollback id is the one in its history.
+    assert (rollback["cas"], rollback["rollback_id"]) == ("native", last.rollback_id)
+    assert data["api"]["descriptors"] == "reflection"
+    assert "RollbackScriptRequest.expected_active_version" in data["api"]["extensions_used"]
     verification = rollback["verification"]
     assert (verification["verdict"], verification["passed"], verification["failed"]) == ("pass", 4, 0)
     # The re-run is recorded apart: its own bundle, pinned to the target.
@@ -122,7 +131,7 @@ def test_under_xdist_exactly_one_rollback_reaches_the_server(
     result.stdout.fnmatch_lines(["*2 failed, 2 passed*"])
     result.stdout.fnmatch_lines(["rollback: rolled_back_verified*"])
     assert platform.active("calc") == 3
-    assert platform.calls("RollbackVersion") == 1
+    assert platform.calls("RollbackScript") == 1
     assert platform.stats().rollbacks_applied == 1
 
 
@@ -132,24 +141,21 @@ def test_passing_candidate_needs_no_rollback(platform: Platform, suite: pytest.P
     assert result.ret == 0
     result.stdout.fnmatch_lines(["verdict: PASS - passed 4 of 4*", "rollback: not_needed*"])
     assert platform.active("calc") == 4
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
     assert bundle(suite)["rollback"]["status"] == "not_needed"
 
 
 def test_failing_candidate_that_is_not_active_changes_nothing(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    platform.stub.RollbackVersion(
-        pb.RollbackVersionRequest(name="calc", to_version=3, expected_active_version=4, reason="operator"),
-        metadata=platform.metadata,
-    )
+    platform.rollback(3, "calc", expected_active_version=4, reason="operator")
     result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         ["rollback: candidate_not_active - v4 is not the active version (active: v3)*"]
     )
     assert platform.active("calc") == 3
-    assert platform.calls("RollbackVersion") == 1  # only the operator's
+    assert platform.calls("RollbackScript") == 1  # only the operator's
 
 
 def test_target_failing_its_own_smoke_rerun_is_unverified(platform: Platform, suite: pytest.Pytester) -> None:
@@ -168,7 +174,7 @@ def test_target_failing_its_own_smoke_rerun_is_unverified(platform: Platform, su
 
 
 def test_failing_rollback_call_prints_the_manual_command(platform: Platform, suite: pytest.Pytester) -> None:
-    platform.set_faults(error_rate=1.0, error_status="INTERNAL", methods=["RollbackVersion"])
+    platform.set_faults(error_rate=1.0, error_status="INTERNAL", methods=["RollbackScript"])
     result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == 21
     result.stdout.fnmatch_lines(
@@ -231,7 +237,7 @@ def test_no_selected_smoke_test_is_inconclusive(platform: Platform, suite: pytes
     result = suite.runpytest(*platform.args(), "--scriptum-version=4", "-k", "nothing_matches_this")
     assert result.ret == 20
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - *"])
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
     assert platform.active("calc") == 4
     assert bundle(suite)["verdict"] == "inconclusive"
 
@@ -239,12 +245,12 @@ def test_no_selected_smoke_test_is_inconclusive(platform: Platform, suite: pytes
 def test_platform_errors_over_budget_are_inconclusive_without_rollback(
     platform: Platform, suite: pytest.Pytester
 ) -> None:
-    platform.set_faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["RunThread"])
+    platform.set_faults(error_rate=1.0, error_status="UNAVAILABLE", methods=["CreateThread"])
     result = suite.runpytest(*platform.args(), "--scriptum-version=4", "--scriptum-retries=0")
     result.assert_outcomes(errors=4)
     assert result.ret == 20
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - *platform errors > allowed 0*"])
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
     assert platform.active("calc") == 4
 
 
@@ -257,7 +263,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(
         ["rollback: dry_run - dry run: would roll back calc from v4 to v3*nothing was changed"]
     )
     assert platform.active("calc") == 4
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
 
 
 def test_rollback_off_leaves_the_candidate(platform: Platform, suite: pytest.Pytester) -> None:
@@ -288,7 +294,7 @@ def test_conftest_hooks_see_the_verdict_and_can_veto(platform: Platform, suite: 
     assert (suite.path / "plan.txt").read_text() == "calc 4->3"
     assert (suite.path / "after.txt").read_text() == "disabled"
     assert platform.active("calc") == 4
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
 
 
 @pytest.mark.parametrize(
@@ -316,18 +322,13 @@ def test_failed_preflight_runs_no_smoke_test(
     assert result.ret == 20
     result.stdout.fnmatch_lines([f"preflight: FAILED {item}"])
     result.assert_outcomes()
-    assert platform.calls("RunThread") == 0
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("CreateThread") == 0
+    assert platform.calls("RollbackScript") == 0
     assert bundle(suite)["preflight"]["ok"] is False
 
 
 def test_preflight_refuses_a_target_rolled_back_from(platform: Platform, suite: pytest.Pytester) -> None:
-    platform.stub.RollbackVersion(
-        pb.RollbackVersionRequest(
-            name="calc", to_version=3, expected_active_version=4, reason="earlier incident"
-        ),
-        metadata=platform.metadata,
-    )
+    platform.rollback(3, "calc", expected_active_version=4, reason="earlier incident")
     result = suite.runpytest(*platform.args(), "--scriptum-version=3", "--scriptum-rollback-to=4")
     assert result.ret == 20
     result.stdout.fnmatch_lines(
@@ -361,7 +362,7 @@ def test_ctrl_c_is_inconclusive_and_rolls_nothing_back(platform: Platform, suite
     result.stdout.fnmatch_lines(
         ["verdict: INCONCLUSIVE - the session was interrupted before every smoke test*"]
     )
-    assert platform.calls("RollbackVersion") == 0
+    assert platform.calls("RollbackScript") == 0
     assert platform.active("calc") == 4
 
 
@@ -379,5 +380,5 @@ def test_collection_error_is_inconclusive_and_says_so(platform: Platform, suite:
     result = suite.runpytest(*platform.args(), "--scriptum-version=4")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["verdict: INCONCLUSIVE - collection errors: no smoke test ran"])
-    assert platform.calls("RunThread") == 0
+    assert platform.calls("CreateThread") == 0
     assert platform.active("calc") == 4

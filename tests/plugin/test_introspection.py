@@ -11,7 +11,7 @@ MARKER_SIGNATURES = (
     "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False): *",
     "@pytest.mark.smoke_input(value): *",
     "@pytest.mark.smoke_expect(output=None, *, match='subset', schema=None, approx=None, regex=None, "
-    "status='SUCCEEDED'): *",
+    "status='COMPLETED'): *",
     "@pytest.mark.smoke_cases(glob): *",
 )
 
@@ -56,7 +56,7 @@ pytestmark = pytest.mark.scriptum("shop", timeout=5, env=True, critical=False, s
 
 
 @pytest.mark.smoke_input({"kind": "small"})
-@pytest.mark.smoke_expect({"n": 1}, match="subset", status="SUCCEEDED")
+@pytest.mark.smoke_expect({"n": 1}, match="subset", status="COMPLETED")
 def test_marked():
     pass
 

@@ -152,3 +152,57 @@ def test_help_despite_a_bad_env_value(pytester: pytest.Pytester, monkeypatch: py
     result = pytester.runpytest("--help")
     assert result.ret == 0
     assert "--scriptum-version" in result.stdout.str()
+
+
+def test_org_name_from_cli_env_and_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\nscriptum_org_name = ini-org-name\n")
+    assert "org_name=ini-org-name (" in header(pytester.runpytest("--co", "--scriptum-version=2"))
+    monkeypatch.setenv("SCRIPTUM_ORG_NAME", "env-org-name")
+    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    assert "org_name=env-org-name (env SCRIPTUM_ORG_NAME)" in line
+    line = header(pytester.runpytest("--co", "--scriptum-version=2", "--scriptum-org-name=cli-org-name"))
+    assert "org_name=cli-org-name (--scriptum-org-name)" in line
+
+
+def test_endpoint_env_falls_back_to_the_platform_cli_name(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRIPTUM_API_ENDPOINT", "rpc.dev.dodil.io:443")
+    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    assert "endpoint=rpc.dev.dodil.io:443 (env SCRIPTUM_API_ENDPOINT)" in line
+    monkeypatch.setenv("SCRIPTUM_ENDPOINT", "primary.example:443")  # the plugin's own name wins
+    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    assert "endpoint=primary.example:443 (env SCRIPTUM_ENDPOINT)" in line
+
+
+def test_bad_fallback_env_value_names_that_variable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRIPTUM_API_ENDPOINT", "no-port")
+    result = pytester.runpytest("--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*env SCRIPTUM_API_ENDPOINT=no-port: invalid value for --scriptum-endpoint*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "ini", "shown"),
+    [
+        ({"SCRIPTUM_TOKEN": "tok-b-123456"}, "", "token=$SCRIPTUM_TOKEN (set)"),
+        ({"DODIL_TOKEN": "tok-a-123456", "SCRIPTUM_TOKEN": "tok-b-123456"}, "", "token=$DODIL_TOKEN (set)"),
+        ({}, "", "token=$DODIL_TOKEN (not set)"),
+        # a configured variable is the only place looked at
+        ({"SCRIPTUM_TOKEN": "tok-b-123456"}, "scriptum_token_env = MY_TOKEN\n", "token=$MY_TOKEN (not set)"),
+    ],
+)
+def test_token_comes_from_dodil_token_then_scriptum_token(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], ini: str, shown: str
+) -> None:
+    pytester.makeini("[pytest]\n" + ini)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = pytester.runpytest("--co", "--scriptum-version=2")
+    assert shown in header(result)
+    for value in env.values():
+        assert value not in result.stdout.str() + result.stderr.str()

@@ -1,7 +1,8 @@
 """Version drift is an error (the platform's fault), never a candidate failure.
 
-The outer test starts a real DevServer whose RunThread answers report the pinned version plus
-one; the inner session points at it as a remote endpoint with the token in ``DODIL_TOKEN``.
+The outer test starts a real DevServer whose thread answers (CreateThread, GetThread, WatchThread,
+GetThreadResult) report the pinned version plus one; the inner session points at it as a remote
+endpoint with the token in ``DODIL_TOKEN``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def drifting_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         data_dir=tmp_path / "data",
         seed=write_shop_seed(tmp_path / "seed"),
         principals={TOKEN: ORG},
-        faults=scriptum_pb2.Faults(version_skew=1, methods=["RunThread"]),
+        faults=scriptum_pb2.Faults(version_skew=1),
     )
     try:
         yield server.start()

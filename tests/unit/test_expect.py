@@ -14,7 +14,7 @@ from pytest_scriptum.markers import Expectation
 
 
 def mismatches(expect: Expectation, output: Any, *, declared: Any = None) -> list[tuple[str, str]]:
-    found = check(expect, status="SUCCEEDED", output=output, error="", declared_schema=declared)
+    found = check(expect, status="COMPLETED", output=output, error="", declared_schema=declared)
     return [(m.path, m.message) for m in found]
 
 
@@ -30,15 +30,22 @@ def test_status_mismatch_is_reported_alone_with_the_error() -> None:
         declared_schema=None,
     )
     assert found == [
-        Mismatch("status", "expected SUCCEEDED, got FAILED: ValueError: no 'text'", "SUCCEEDED", "FAILED")
+        Mismatch("status", "expected COMPLETED, got FAILED: ValueError: no 'text'", "COMPLETED", "FAILED")
     ]
 
 
 def test_expected_failed_status_matches() -> None:
     expect = Expectation(status="FAILED")
     assert check(expect, status="FAILED", output=None, error="boom", declared_schema=None) == []
-    found = check(expect, status="SUCCEEDED", output={}, error="", declared_schema=None)
-    assert [(m.path, m.message) for m in found] == [("status", "expected FAILED, got SUCCEEDED")]
+    found = check(expect, status="COMPLETED", output={}, error="", declared_schema=None)
+    assert [(m.path, m.message) for m in found] == [("status", "expected FAILED, got COMPLETED")]
+
+
+def test_expected_paused_status_matches_only_paused() -> None:
+    expect = Expectation(status="PAUSED")
+    assert check(expect, status="PAUSED", output=None, error="", declared_schema=None) == []
+    found = check(expect, status="COMPLETED", output={}, error="", declared_schema=None)
+    assert [(m.path, m.message) for m in found] == [("status", "expected PAUSED, got COMPLETED")]
 
 
 def test_no_expectation_matches_anything_that_succeeded() -> None:
@@ -89,7 +96,7 @@ def test_type_mismatches_name_the_kinds() -> None:
 def test_exact_reports_extra_keys() -> None:
     found = check(
         Expectation(output={"a": 1}, match="exact"),
-        status="SUCCEEDED",
+        status="COMPLETED",
         output={"a": 1, "b": {"c": 2}},
         error="",
         declared_schema=None,
@@ -175,7 +182,7 @@ SCHEMA = {
 def test_schema_errors_one_per_validation_error_at_its_path() -> None:
     found = check(
         Expectation(schema=SCHEMA),
-        status="SUCCEEDED",
+        status="COMPLETED",
         output={"total": "12", "lines": [{}, 3]},
         error="",
         declared_schema=None,
@@ -204,7 +211,7 @@ def test_declared_schema_is_used_or_its_absence_reported() -> None:
     ]
     assert mismatches(expect, {"invoice_no": "X", "total": 1}, declared=SCHEMA) == []
     assert mismatches(expect, {"total": 1}, declared=None) == [
-        ("$", "schema='declared' but the version declares no output schema")
+        ("$", "schema='declared' but the version declares no output contract")
     ]
 
 
@@ -276,10 +283,10 @@ def test_format_failure_reads_like_a_pytest_diff() -> None:
 
 
 def test_format_failure_indents_multiline_messages_and_caps_long_lists() -> None:
-    status = Mismatch("status", "expected SUCCEEDED, got FAILED: Traceback\n  line 3\nValueError", "", "")
+    status = Mismatch("status", "expected COMPLETED, got FAILED: Traceback\n  line 3\nValueError", "", "")
     text = format_failure([status], script="s", version=1, thread_id="t")
     assert text.splitlines()[1:] == [
-        "  status: expected SUCCEEDED, got FAILED: Traceback",
+        "  status: expected COMPLETED, got FAILED: Traceback",
         "        line 3",
         "      ValueError",
     ]
@@ -337,7 +344,7 @@ def test_check_never_raises_and_finds_a_difference_when_exact_differs(
 ) -> None:
     found = check(
         Expectation(output=expected, match=match, approx=None),  # type: ignore[arg-type]
-        status="SUCCEEDED",
+        status="COMPLETED",
         output=actual,
         error="",
         declared_schema=None,

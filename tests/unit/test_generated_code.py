@@ -32,7 +32,7 @@ def test_stale_code_is_detected(tmp_path: Path) -> None:
     edited = tmp_path / "protos"
     (edited / "dodil" / "scriptum" / "v1").mkdir(parents=True)
     proto = (gen.PROTO_DIR / gen.PROTO).read_text()
-    proto = proto.replace("// Step name.", "// Step name.\n  string extra = 99;", 1)
+    proto = proto.replace("// Step name / label.", "// Step name / label.\n  string extra = 99;", 1)
     (edited / gen.PROTO).write_text(proto)
     original = gen.PROTO_DIR
     gen.PROTO_DIR = edited

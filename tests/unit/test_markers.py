@@ -82,7 +82,7 @@ def test_inline_input_and_expectation(suite: pytest.Pytester) -> None:
 
         @pytest.mark.smoke_input({"text": "hi", "n": (1, 2)})
         @pytest.mark.smoke_expect({"total": 1.5}, match="exact", approx={"total": 0.01},
-                                  regex={"lines.0.sku": "[A-Z]+"}, status="SUCCEEDED")
+                                  regex={"lines.0.sku": "[A-Z]+"}, status="COMPLETED")
         def test_a():
             pass
 
@@ -266,7 +266,7 @@ def test_cases_run_and_markers_are_registered(suite: pytest.Pytester) -> None:
             "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False):*",
             "@pytest.mark.smoke_input(value):*",
             "@pytest.mark.smoke_expect(output=None, *, match='subset', schema=None, approx=None, regex=None, "
-            "status='SUCCEEDED'):*",
+            "status='COMPLETED'):*",
             "@pytest.mark.smoke_cases(glob):*",
         ]
     )
@@ -416,7 +416,20 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "status-unknown",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(status='OK')",
         "smoke_expect",
-        "status must be one of SUCCEEDED, FAILED, TIMED_OUT, CANCELLED, got 'OK'",
+        "status must be one of COMPLETED, FAILED, PAUSED, CANCELLED, got 'OK'",
+    ),
+    (
+        # the invented v1 vocabulary is gone: SUCCEEDED is COMPLETED now, a deadline is FAILED
+        "status-v1-succeeded",
+        "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(status='SUCCEEDED')",
+        "smoke_expect",
+        "status must be one of COMPLETED, FAILED, PAUSED, CANCELLED, got 'SUCCEEDED'",
+    ),
+    (
+        "status-not-settled",
+        "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(status='RUNNING')",
+        "smoke_expect",
+        "status must be one of COMPLETED, FAILED, PAUSED, CANCELLED, got 'RUNNING'",
     ),
     (
         "match-unknown",

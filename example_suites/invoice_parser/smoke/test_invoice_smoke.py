@@ -44,8 +44,12 @@ def test_prod_smoke(smoke_thread: ThreadResult) -> None:
 
     Critical: if it fails, the gate fails whatever the pass rate.
     """
-    assert [step.name for step in smoke_thread.steps] == ["extract", "validate", "enrich"]
-    assert all(step.status == "ok" for step in smoke_thread.steps)
+    assert [(step.path, step.name) for step in smoke_thread.steps] == [
+        ("1", "extract"),
+        ("2", "validate"),
+        ("3", "enrich"),
+    ]
+    assert all(step.status == "COMPLETED" for step in smoke_thread.steps)
     assert "MODEL" in smoke_thread.env_keys
 
 
@@ -95,7 +99,8 @@ def test_output_schema_inline() -> None:
 )
 @pytest.mark.smoke_expect(schema="declared")
 def test_output_matches_declared_schema() -> None:
-    """The output validates against the output schema the version declares (its info.yaml)."""
+    """The output validates against the version's declared output contract (the `output` block of
+    its contract.scriptum, mapped to JSON Schema)."""
 
 
 @pytest.mark.smoke_input(
@@ -114,14 +119,17 @@ def test_identifiers_normalised_regex() -> None:
     """Invoice number and currency come out upper-case whatever the text used."""
 
 
-@pytest.mark.smoke_input({"locale": "en"})
+@pytest.mark.smoke_input({"text": "Invoice: INV-2006\nLine: MUG x0 7.90\n", "locale": "en"})
 @pytest.mark.smoke_expect(status="FAILED")
-def test_missing_text_fails(smoke_thread: ThreadResult) -> None:
-    """Bad input is the handler's clear ValueError (a FAILED thread), not a crash or a guess."""
+def test_bad_quantity_fails(smoke_thread: ThreadResult) -> None:
+    """Input the contract allows but the script rejects is the handler's clear ValueError (a FAILED
+    thread, the script's own error), not a crash or a guess."""
     assert "ValueError" in smoke_thread.error
-    assert "'text'" in smoke_thread.error
+    assert "quantity '0' is not a positive integer" in smoke_thread.error
+    assert smoke_thread.error_code == "SCRIPT_ERROR"
     # The step that raised is recorded, so a postmortem sees how far the run got.
-    assert [(step.name, step.status) for step in smoke_thread.steps] == [("extract", "error")]
+    steps = [(step.path, step.name, step.status) for step in smoke_thread.steps]
+    assert steps == [("1", "extract", "FAILED")]
 
 
 @pytest.mark.smoke_input(SMALL_INVOICE)
