@@ -1,8 +1,20 @@
-"""The embedded Scriptum server: a real local implementation of the Scriptum API.
+"""The embedded Scriptum server: a real local implementation of the documented Scriptum API.
 
 `DevServer` runs it in-process; `DevServerProcess` runs `python -m pytest_scriptum.devserver` as a
 child process (what `--scriptum-endpoint=embedded` uses); the console script is
-`scriptum-devserver` (`pytest_scriptum.devserver.cli`).
+`scriptum-devserver` (`pytest_scriptum.devserver.cli`). docs/http-gateway.md is the reference:
+routes, bodies, errors, limits, the handler API, ask/resume, faults.
+
+Every ScriptumService RPC is served over gRPC (with health and reflection) and the HTTP gateway
+(routes from the proto's google.api.http annotations). Threads are asynchronous; state is SQLite
+(WAL), durable across kill -9; a restart fails unfinished threads with PLATFORM_RESTART.
+
+Isolation. Handlers (`handler(event, context)`, the stand-in for a version's `.scriptum` program)
+run out of process in warm workers that serve one organization only; a worker is retired after a
+run whose handler raised, was killed, or changed its process state (os.environ, the working
+directory, sys.path, loaded modules, live threads, signal handlers). Admin and fault calls act on
+the caller's organization only. Not isolated: the file system, the network, CPU and memory, and
+state hidden where those checks do not look (see `_runtime`).
 """
 
 from ._process import DevServerProcess, DevServerStartError

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import grpc
 
-__all__ = ["HTTP_STATUS", "MAX_MESSAGE_CHARS", "ApiError", "http_status_for"]
+__all__ = [
+    "HTTP_STATUS",
+    "MAX_MESSAGE_CHARS",
+    "ApiError",
+    "already_exists",
+    "http_status_for",
+    "invalid",
+    "not_found",
+    "precondition",
+    "unimplemented",
+]
 
 # Messages quote what the caller sent; a huge value must not make the error itself undeliverable
 # (gRPC clients refuse status details over 16 KiB, and non-ASCII is percent-encoded up to 12x).
 MAX_MESSAGE_CHARS = 1000
 
-# docs/http-gateway.md, "Errors".
+# docs/http-gateway.md, "Errors": grpc-gateway's mapping (runtime.HTTPStatusFromCode).
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401,
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.CANCELLED: 499,
@@ -64,6 +74,12 @@ class ApiError(Exception):
         """The status name as sent in HTTP error bodies, e.g. "NOT_FOUND"."""
         return str(self.code.name)
 
+    @property
+    def code_number(self) -> int:
+        """The numeric gRPC status code, e.g. 5 for NOT_FOUND (HTTP error bodies' "code")."""
+        value = self.code.value
+        return int(value[0] if isinstance(value, tuple) else value)
+
 
 def invalid(message: str, *, http_status: int | None = None) -> ApiError:
     """INVALID_ARGUMENT."""
@@ -78,3 +94,13 @@ def not_found(message: str) -> ApiError:
 def precondition(message: str) -> ApiError:
     """FAILED_PRECONDITION."""
     return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def unimplemented(message: str) -> ApiError:
+    """UNIMPLEMENTED."""
+    return ApiError(grpc.StatusCode.UNIMPLEMENTED, message)
+
+
+def already_exists(message: str) -> ApiError:
+    """ALREADY_EXISTS."""
+    return ApiError(grpc.StatusCode.ALREADY_EXISTS, message)

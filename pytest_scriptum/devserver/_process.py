@@ -41,6 +41,7 @@ class DevServerProcess:
         seed: Path | None,
         token: str,
         org: str,
+        org_name: str = "",
         host: str = "127.0.0.1",
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
@@ -49,6 +50,7 @@ class DevServerProcess:
         self._seed = Path(seed) if seed is not None else None
         self._token = token
         self._org = org
+        self._org_name = org_name
         self._host = host
         self._extra_args = tuple(extra_args)
         self._startup_timeout = startup_timeout
@@ -84,7 +86,10 @@ class DevServerProcess:
         cmd = [sys.executable, "-m", "pytest_scriptum.devserver", "--data", str(self._data_dir)]
         if self._seed is not None:
             cmd += ["--seed", str(self._seed)]
-        cmd += ["--host", self._host, "--org", self._org, "--stop-on-stdin-close", *self._extra_args]
+        cmd += ["--host", self._host, "--org", self._org]
+        if self._org_name:
+            cmd += ["--org-name", self._org_name]
+        cmd += ["--stop-on-stdin-close", *self._extra_args]
         return cmd
 
     def start(self) -> ServerAddresses:

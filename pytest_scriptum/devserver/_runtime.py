@@ -1,9 +1,23 @@
 """Out-of-process execution of script handlers: ``handler(event, context)`` in warm worker processes.
 
-Each run is executed by a long-lived child process (``_worker.py``) taken from a pool that grows on
-demand up to ``max_concurrency``; a worker killed at a deadline, on cancel or by a crash is dropped
-and replaced lazily. The worker rebuilds ``os.environ`` and execs the source into a fresh module for
-every run, so a handler only ever sees its own run's env. POSIX only (process groups, poll).
+Each run is executed by a long-lived child process (``_worker.py``). Isolation (issue 10 item 9):
+
+* A worker serves **one organization only**: it is bound to the organization of its first run and
+  never runs another organization's handler. Unbound warm workers (``warm_workers``) are kept
+  ready and bound on first use.
+* A worker is **not reused** after a run whose handler raised, was killed (deadline, cancel,
+  shutdown) or changed the worker's process state (``os.environ``, the working directory,
+  ``sys.path``, the set of loaded modules, live threads, signal handlers — the worker compares
+  them before and after every run and names what changed). It is then killed with its process
+  group, and a fresh warm worker is started in the background.
+* Every run execs its source into a fresh module, with ``os.environ`` rebuilt from the server's
+  base env (PATH, HOME, locale, TMPDIR; nothing of the server's own secrets) plus the run's
+  effective env.
+
+Not isolated: the file system (a handler can write files a later run of the same organization
+reads), the network, CPU and memory (no limits besides the deadline), and state a run kept in
+objects the checks above do not see (e.g. attributes it set on an already-loaded stdlib module).
+POSIX only (process groups, poll).
 """
 
 from __future__ import annotations
@@ -15,14 +29,14 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
 from ._runtime_worker import WorkerFailure, WorkerProcess
 
-__all__ = ["HandlerRuntime", "RunOutcome", "RunRequest", "StepRecord"]
+__all__ = ["FrameListener", "HandlerRuntime", "RunOutcome", "RunRequest"]
 
 _log = logging.getLogger(__name__)
 
@@ -32,40 +46,34 @@ _CANCEL_POLL_S = 0.05
 _IDLE_TTL_S = 60.0
 _SPAWN_ATTEMPTS = 3
 
-Status = Literal["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"]
+Status = Literal["COMPLETED", "FAILED", "PAUSED", "CANCELLED"]
+FrameListener = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One handler run: the version's source, its input and effective env, and its deadline."""
+    """One handler run: the organization, the source, the input, the env, the deadline, and the
+    answers to the asks a resumed run replays."""
 
-    source: str  # the version's handler.py text
+    org: str
+    source: str  # the handler.py text
     event_json: str  # JSON text of the event (the thread input)
-    env: Mapping[str, str] | None  # effective env when env resolution is on, else None
-    timeout_s: float  # the platform deadline for this run
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One ``context.step(name)`` of a run."""
-
-    name: str
-    status: str  # "ok" | "error"
-    offset_ms: float  # from run start to step start
-    duration_ms: float
-    error: str  # exception text when the step raised, else ""
+    env: Mapping[str, str] | None  # effective env when load_env is on, else None
+    timeout_s: float  # the script's deadline for this run
+    answers: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """The result of a run; steps are reported for every status, as far as the handler got."""
+    """How a run ended. `error_code` is "" for COMPLETED/PAUSED, else a SCRIPT_* / PLATFORM_* /
+    CANCELLED_BY_CALLER code (shared semantics); `recycled` says why the worker was retired."""
 
     status: Status
-    output_json: str  # handler return value as JSON text (SUCCEEDED only, else "")
-    error: str  # error text for FAILED/TIMED_OUT/CANCELLED, else ""
-    steps: tuple[StepRecord, ...]
-    env_keys: tuple[str, ...]  # sorted keys of the env the handler saw (empty when env is None)
+    error_code: str
+    output_json: str  # the handler's return value as JSON text (COMPLETED only)
+    error: str
     duration_ms: float
+    recycled: str = ""
 
 
 def _base_environment() -> dict[str, str]:
@@ -91,41 +99,22 @@ def _check_request(request: RunRequest) -> None:
                 raise ValueError(f"RunRequest.env[{key!r}]: value must be a str without NUL characters")
 
 
-class _Steps:
-    """Step records as they stream in; steps still open when a run is killed are closed as errors."""
-
-    def __init__(self) -> None:
-        self._open: dict[int, tuple[str, float]] = {}
-        self._done: list[StepRecord] = []
-
-    def started(self, frame: Mapping[str, Any]) -> None:
-        self._open[int(frame["index"])] = (str(frame["name"]), float(frame["offset_ms"]))
-
-    def finished(self, frame: Mapping[str, Any]) -> None:
-        self._open.pop(int(frame["index"]), None)
-        self._done.append(
-            StepRecord(
-                name=str(frame["name"]),
-                status="error" if frame["status"] == "error" else "ok",
-                offset_ms=float(frame["offset_ms"]),
-                duration_ms=float(frame["duration_ms"]),
-                error=str(frame["error"]),
-            )
-        )
-
-    def records(self, *, interrupted_at_ms: float | None = None, reason: str = "") -> tuple[StepRecord, ...]:
-        records = list(self._done)
-        if interrupted_at_ms is not None:
-            for name, offset in self._open.values():
-                duration = max(0.0, interrupted_at_ms - offset)
-                records.append(StepRecord(name, "error", offset, duration, f"did not finish: {reason}"))
-        return tuple(sorted(records, key=lambda record: record.offset_ms))
-
-
 class HandlerRuntime:
-    """Runs handlers in a pool of warm worker processes; ``run`` is blocking and thread-safe."""
+    """Runs handlers in pools of warm worker processes, one pool per organization.
 
-    def __init__(self, *, max_concurrency: int = 64, warm_workers: int = 2) -> None:
+    ``run`` is blocking and thread-safe. At most ``max_concurrency`` runs execute at once (and at
+    most that many worker processes exist); a run that finds no free slot before its deadline
+    fails with PLATFORM_CAPACITY. ``on_worker_started(org)`` is called whenever a worker is bound
+    to an organization (a recycled worker's replacement counts again).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 64,
+        warm_workers: int = 2,
+        on_worker_started: Callable[[str], None] | None = None,
+    ) -> None:
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
         if isinstance(warm_workers, bool) or not isinstance(warm_workers, int) or warm_workers < 0:
@@ -136,17 +125,22 @@ class HandlerRuntime:
             )
         self._max_concurrency = max_concurrency
         self._warm_workers = warm_workers
+        self._on_worker_started = on_worker_started or (lambda org: None)
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
-        self._idle: list[WorkerProcess] = []
+        self._idle: dict[str | None, list[WorkerProcess]] = {}  # None: warm, not yet bound
         self._workers: set[WorkerProcess] = set()
+        self._owner: dict[WorkerProcess, str] = {}
+        self._warming = 0
         self._closed = False
         self._run_ids = itertools.count(1)
         self._env = _base_environment()
         self._cwd = tempfile.gettempdir()
         try:
             for _ in range(warm_workers):
-                self._idle.append(self._spawn())
+                worker = self._spawn()
+                with self._lock:
+                    self._idle.setdefault(None, []).append(worker)
         except BaseException:
             self.close()  # no half-started pool left behind
             raise
@@ -159,16 +153,17 @@ class HandlerRuntime:
     ) -> None:
         self.close()
 
-    def worker_pids(self) -> tuple[int, ...]:
-        """Process ids of the live worker processes (idle and busy)."""
+    def worker_pids(self, org: str | None = None) -> tuple[int, ...]:
+        """Process ids of the live worker processes (idle and busy), of one organization if given."""
         with self._lock:
-            return tuple(sorted(worker.pid for worker in self._workers))
+            return tuple(sorted(w.pid for w in self._workers if org is None or self._owner.get(w) == org))
 
     def close(self) -> None:
-        """Kill every worker process (runs in flight end CANCELLED); idempotent."""
+        """Kill every worker process (runs in flight end FAILED PLATFORM_RESTART); idempotent."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle = [worker for workers in self._idle.values() for worker in workers]
+            self._idle.clear()
             busy = [worker for worker in self._workers if worker not in idle]
             self._workers.clear()
         for worker in idle:
@@ -177,31 +172,37 @@ class HandlerRuntime:
         for worker in busy:
             worker.terminate()
 
-    def run(self, request: RunRequest, cancel: threading.Event | None = None) -> RunOutcome:
-        """Execute one run to its end: SUCCEEDED, FAILED, TIMED_OUT (killed) or CANCELLED (killed)."""
+    def run(
+        self, request: RunRequest, on_frame: FrameListener, cancel: threading.Event | None = None
+    ) -> RunOutcome:
+        """Execute one run to its end. Frames (steps, logs, yields, asks) go to ``on_frame`` as
+        they arrive, from the calling thread."""
         _check_request(request)
         start = time.monotonic()
         deadline = start + float(request.timeout_s)
-        env_keys = tuple(sorted(request.env)) if request.env is not None else ()
         if self._closed:
-            raise RuntimeError("HandlerRuntime is closed")
+            return RunOutcome("FAILED", "PLATFORM_RESTART", "", "the server is stopping", 0.0)
         waited = self._wait_for_slot(deadline, cancel)
         if waited is not None:
-            status, error = waited
-            return RunOutcome(status, "", error, (), env_keys, (time.monotonic() - start) * 1000)
+            status, code, error = waited
+            return RunOutcome(status, code, "", error, (time.monotonic() - start) * 1000)
         try:
-            return self._run_in_worker(request, start, deadline, cancel, env_keys)
+            return self._run_in_worker(request, on_frame, start, deadline, cancel)
         finally:
             self._slots.release()
 
-    def _wait_for_slot(self, deadline: float, cancel: threading.Event | None) -> tuple[Status, str] | None:
+    def _wait_for_slot(
+        self, deadline: float, cancel: threading.Event | None
+    ) -> tuple[Status, str, str] | None:
         while True:
             if cancel is not None and cancel.is_set():
-                return "CANCELLED", "cancelled before the handler started"
+                return "CANCELLED", "CANCELLED_BY_CALLER", "cancelled before the handler started"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return "TIMED_OUT", (
-                    f"no worker became free before the deadline (all {self._max_concurrency} were busy)"
+                return (
+                    "FAILED",
+                    "PLATFORM_CAPACITY",
+                    (f"no worker became free before the deadline (all {self._max_concurrency} were busy)"),
                 )
             wait = remaining if cancel is None else min(remaining, _CANCEL_POLL_S)
             if self._slots.acquire(timeout=wait):
@@ -210,32 +211,44 @@ class HandlerRuntime:
     def _run_in_worker(
         self,
         request: RunRequest,
+        on_frame: FrameListener,
         start: float,
         deadline: float,
         cancel: threading.Event | None,
-        env_keys: tuple[str, ...],
     ) -> RunOutcome:
         def outcome(
-            status: Status, output_json: str, error: str, steps: tuple[StepRecord, ...]
+            status: Status, code: str, output_json: str, error: str, recycled: str = ""
         ) -> RunOutcome:
-            return RunOutcome(status, output_json, error, steps, env_keys, (time.monotonic() - start) * 1000)
+            return RunOutcome(status, code, output_json, error, (time.monotonic() - start) * 1000, recycled)
 
         run_id = next(self._run_ids)
         worker: WorkerProcess | None = None
         problem = ""
         for _ in range(_SPAWN_ATTEMPTS):
             try:
-                candidate = self._checkout()
+                candidate = self._checkout(request.org)
             except RuntimeError:  # closed meanwhile
-                return outcome("CANCELLED", "", "the handler runtime was closed before the run started", ())
+                return outcome("FAILED", "PLATFORM_RESTART", "", "the server stopped before the run started")
             except OSError as exc:  # fork/exec failed, e.g. out of processes or file descriptors
-                return outcome("FAILED", "", f"could not start a handler worker process: {exc}", ())
+                return outcome(
+                    "FAILED", "PLATFORM_RUNTIME_CRASH", "", f"could not start a worker process: {exc}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._checkin(candidate, recycle="")
+                return outcome(
+                    "FAILED",
+                    "PLATFORM_DEADLINE",
+                    "",
+                    "the server could not start the handler before the thread's deadline",
+                )
             frame = {
                 "run": run_id,
                 "source": request.source,
                 "event_json": request.event_json,
                 "env": dict(request.env) if request.env is not None else None,
-                "timeout_s": max(0.0, deadline - time.monotonic()),
+                "timeout_s": remaining,
+                "answers": list(request.answers),
             }
             try:
                 candidate.send(frame)
@@ -247,49 +260,53 @@ class HandlerRuntime:
             break
         if worker is None:
             if self._closed:
-                return outcome("CANCELLED", "", "the handler runtime was closed before the run started", ())
-            return outcome("FAILED", "", f"could not start a handler worker process: {problem}", ())
+                return outcome("FAILED", "PLATFORM_RESTART", "", "the server stopped before the run started")
+            return outcome(
+                "FAILED", "PLATFORM_RUNTIME_CRASH", "", f"could not start a worker process: {problem}"
+            )
 
-        sent = time.monotonic()
-        steps = _Steps()
-
-        def killed(status: Status, error: str) -> RunOutcome:
+        def killed(status: Status, code: str, error: str) -> RunOutcome:
             assert worker is not None
             self._discard(worker)
-            interrupted_at = (time.monotonic() - sent) * 1000
-            return outcome(status, "", error, steps.records(interrupted_at_ms=interrupted_at, reason=error))
+            return outcome(status, code, "", error, recycled="killed")
 
         while True:
             if cancel is not None and cancel.is_set():
-                return killed("CANCELLED", "the run was cancelled")
+                return killed("CANCELLED", "CANCELLED_BY_CALLER", "the thread was cancelled")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return killed("TIMED_OUT", f"handler exceeded its {float(request.timeout_s)} s deadline")
+                return killed(
+                    "FAILED",
+                    "SCRIPT_DEADLINE",
+                    f"handler exceeded the thread's {float(request.timeout_s):g}s deadline",
+                )
             try:
                 message = worker.receive(remaining if cancel is None else min(remaining, _CANCEL_POLL_S))
                 if message is None or message.get("run") != run_id:
                     continue  # no frame yet, or a leftover of an earlier run
-                kind = message.get("kind")
-                if kind == "step_start":
-                    steps.started(message)
-                elif kind == "step":
-                    steps.finished(message)
-                elif kind == "log":
-                    _log.debug("handler log: %s", message.get("msg", ""))
-                elif kind == "result":
-                    status: Status = "SUCCEEDED" if message["status"] == "SUCCEEDED" else "FAILED"
-                    output_json = str(message["output_json"]) if status == "SUCCEEDED" else ""
-                    error = "" if status == "SUCCEEDED" else str(message["error"])
-                    self._checkin(worker, recycle=bool(message.get("recycle")))
-                    return outcome(status, output_json, error, steps.records())
-                else:
-                    raise WorkerFailure(f"the worker process sent an unknown message kind {kind!r}")
+                if message.get("kind") != "result":
+                    on_frame(message)
+                    continue
+                status: Status = message["status"]
+                if status not in ("COMPLETED", "FAILED", "PAUSED"):
+                    raise ValueError(f"unknown result status {status!r}")
+                recycle = str(message.get("recycle") or "")
+                self._checkin(worker, recycle=recycle)
+                return outcome(
+                    status, str(message["code"]), str(message["output_json"]), str(message["error"]), recycle
+                )
             except WorkerFailure as exc:
                 if self._closed:
-                    return killed("CANCELLED", "the handler runtime was closed while the run was in flight")
-                return killed("FAILED", f"the handler's process died during the run: it {exc}")
+                    return killed("FAILED", "PLATFORM_RESTART", "the server stopped while the handler ran")
+                return killed(
+                    "FAILED", "PLATFORM_RUNTIME_CRASH", f"the handler's worker process died: it {exc}"
+                )
             except (KeyError, TypeError, ValueError) as exc:
-                return killed("FAILED", f"the worker process sent a malformed message: {exc!r}")
+                return killed(
+                    "FAILED",
+                    "PLATFORM_RUNTIME_CRASH",
+                    f"the worker process sent a malformed message: {exc!r}",
+                )
 
     def _spawn(self) -> WorkerProcess:
         worker = WorkerProcess(self._env, self._cwd)
@@ -302,38 +319,97 @@ class HandlerRuntime:
             raise RuntimeError("HandlerRuntime is closed")
         return worker
 
-    def _checkout(self) -> WorkerProcess:
+    def _checkout(self, org: str) -> WorkerProcess:
+        """An idle worker of `org`, else a warm unbound one (now bound), else a new one."""
         while True:
+            evict: WorkerProcess | None = None
             with self._lock:
                 if self._closed:
                     raise RuntimeError("HandlerRuntime is closed")
-                worker = self._idle.pop() if self._idle else None
+                own = self._idle.get(org)
+                worker = own.pop() if own else None
+                fresh = worker is None
+                if worker is None:
+                    warm = self._idle.get(None)
+                    worker = warm.pop() if warm else None
+                if worker is None and len(self._workers) >= self._max_concurrency:
+                    # Every process slot is taken: make room by retiring another org's idle worker.
+                    evict = self._oldest_idle_locked()
+            if evict is not None:
+                self._discard(evict)
             if worker is None:
-                return self._spawn()
-            if worker.alive():
-                return worker
-            self._discard(worker)
+                worker = self._spawn()
+            if not worker.alive():
+                self._discard(worker)
+                continue
+            if fresh:
+                with self._lock:
+                    self._owner[worker] = org
+                self._on_worker_started(org)
+                self._replenish()
+            return worker
 
-    def _checkin(self, worker: WorkerProcess, *, recycle: bool) -> None:
+    def _oldest_idle_locked(self) -> WorkerProcess | None:
+        oldest: tuple[float, str | None, WorkerProcess] | None = None
+        for owner, workers in self._idle.items():
+            if workers and (oldest is None or workers[0].idle_since < oldest[0]):
+                oldest = (workers[0].idle_since, owner, workers[0])
+        if oldest is None:
+            return None
+        self._idle[oldest[1]].pop(0)
+        return oldest[2]
+
+    def _checkin(self, worker: WorkerProcess, *, recycle: str) -> None:
         now = time.monotonic()
         expired: list[WorkerProcess] = []
         with self._lock:
             keep = not self._closed and not recycle
+            org = self._owner.get(worker)
             if keep:
                 worker.idle_since = now
-                self._idle.append(worker)
+                idle = self._idle.setdefault(org, [])
+                idle.append(worker)
                 # After a burst, let the extra workers go once they have idled for a while.
-                while len(self._idle) > self._warm_workers and now - self._idle[0].idle_since > _IDLE_TTL_S:
-                    expired.append(self._idle.pop(0))
+                while len(idle) > max(1, self._warm_workers) and now - idle[0].idle_since > _IDLE_TTL_S:
+                    expired.append(idle.pop(0))
             else:
                 self._workers.discard(worker)
+                self._owner.pop(worker, None)
             self._workers.difference_update(expired)
+            for old in expired:
+                self._owner.pop(old, None)
         if not keep:
+            _log.debug("retiring worker %d: %s", worker.pid, recycle or "runtime closed")
             worker.dispose()
+            self._replenish()
         for old in expired:
             old.dispose()
+
+    def _replenish(self) -> None:
+        """Start a warm unbound worker in the background when fewer than `warm_workers` wait."""
+        with self._lock:
+            waiting = len(self._idle.get(None, ())) + self._warming
+            if self._closed or waiting >= self._warm_workers or len(self._workers) >= self._max_concurrency:
+                return
+            self._warming += 1
+        threading.Thread(target=self._warm_one, name="scriptum-warm-worker", daemon=True).start()
+
+    def _warm_one(self) -> None:
+        try:
+            worker = self._spawn()
+        except (OSError, RuntimeError):
+            return
+        finally:
+            with self._lock:
+                self._warming -= 1
+        with self._lock:
+            if not self._closed:
+                self._idle.setdefault(None, []).append(worker)
+                return
+        worker.dispose()
 
     def _discard(self, worker: WorkerProcess) -> None:
         with self._lock:
             self._workers.discard(worker)
+            self._owner.pop(worker, None)
         worker.dispose()

@@ -1,8 +1,17 @@
-"""Reading a seed directory (DESIGN.md section 5) into plain data, with errors naming the file."""
+"""Reading a seed directory (DESIGN.md section 5) into plain data, with errors naming the file.
+
+    DIR/tenant.env                         KEY=VALUE lines (dotenv), the tenant env
+    DIR/scripts/NAME/script.yaml           optional: {active: N, env: {KEY: VALUE}} (the overlay)
+    DIR/scripts/NAME/vN/handler.py         version N's handler (versions 1..max, no gaps)
+    DIR/scripts/NAME/vN/contract.scriptum  optional: version N's declarations -> its ScriptContract
+    DIR/scripts/NAME/draft/...             optional unpublished draft (same files)
+
+`info.yaml` (v1's JSON Schemas) is no longer read: a seed that still has one is an error that says
+to write `contract.scriptum` instead.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +19,11 @@ from typing import Any
 
 import yaml
 
+from ._contract_lang import ContractSyntaxError, parse_contract
+from ._program import CONTRACT_FILE, HANDLER_FILE, Program
 from ._validation import ENV_KEY, SCRIPT_NAME
 
-__all__ = ["Seed", "SeedError", "SeedScript", "SeedVersion", "load_seed"]
+__all__ = ["Seed", "SeedError", "SeedScript", "SeedVersion", "load_seed", "parse_dotenv"]
 
 _VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
 
@@ -26,9 +37,7 @@ class SeedVersion:
     """One `vN/` directory."""
 
     number: int
-    source: str
-    input_schema_json: str = ""
-    output_schema_json: str = ""
+    program: Program
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class SeedScript:
     versions: tuple[SeedVersion, ...]
     active: int  # 0 when the script has no version
     overlay: dict[str, str] = field(default_factory=dict)
-    draft_source: str | None = None
+    draft: Program | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,14 @@ def load_seed(root: Path) -> Seed:
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
+    return parse_dotenv(_read_text(path), str(path))
+
+
+def parse_dotenv(text: str, source: str) -> dict[str, str]:
+    """KEY=VALUE lines (blank lines and # comments ignored, `export ` allowed, one pair of
+    matching quotes stripped); SeedError naming `source:line` on a bad line."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(_read_text(path).splitlines(), start=1):
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -80,9 +95,10 @@ def _read_env_file(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key, value = key.strip(), value.strip()
         if not sep:
-            raise SeedError(f"{path}:{number}: expected KEY=VALUE, got {raw.strip()!r}")
+            # The line itself is not quoted: it may hold a secret.
+            raise SeedError(f"{source}:{number}: expected KEY=VALUE")
         if not ENV_KEY.fullmatch(key):
-            raise SeedError(f"{path}:{number}: invalid env key {key!r}")
+            raise SeedError(f"{source}:{number}: invalid env key {key[:80]!r}")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         values[key] = value
@@ -105,49 +121,38 @@ def _read_script(script_dir: Path) -> SeedScript:
         )
 
     versions: list[SeedVersion] = []
-    draft_source: str | None = None
+    draft: Program | None = None
     for entry in sorted(script_dir.iterdir()):
         if not entry.is_dir() or entry.name.startswith(".") or entry.name == "__pycache__":
             continue
         if entry.name == "draft":
-            draft_source = _read_handler(entry)
+            draft = _read_program(entry)
             continue
         match = _VERSION_DIR.fullmatch(entry.name)
         if match is None:
             raise SeedError(f"{entry}: a script directory holds only vN/ (N >= 1) and draft/ directories")
-        versions.append(_read_version(entry, int(match.group(1))))
+        versions.append(SeedVersion(int(match.group(1)), _read_program(entry)))
     versions.sort(key=lambda version: version.number)
+    for expected, version in enumerate(versions, start=1):
+        if version.number != expected:
+            raise SeedError(
+                f"{script_dir}: versions must be v1..vN without gaps, but v{expected} is missing "
+                f"(found: {', '.join(f'v{v.number}' for v in versions)})"
+            )
 
     active = _read_active(config_file, config, versions)
     overlay = _read_overlay(config_file, config.get("env"))
-    return SeedScript(
-        name=name, versions=tuple(versions), active=active, overlay=overlay, draft_source=draft_source
-    )
+    return SeedScript(name=name, versions=tuple(versions), active=active, overlay=overlay, draft=draft)
 
 
-def _read_version(version_dir: Path, number: int) -> SeedVersion:
-    source = _read_handler(version_dir)
-    info_file = version_dir / "info.yaml"
-    schemas = {"input": "", "output": ""}
+def _read_program(directory: Path) -> Program:
+    info_file = directory / "info.yaml"
     if info_file.exists():
-        info = _read_yaml_mapping(info_file)
-        unknown = sorted(set(info) - set(schemas))
-        if unknown:
-            raise SeedError(
-                f"{info_file}: unknown key(s) {', '.join(map(str, unknown))} (allowed: input, output)"
-            )
-        for key in schemas:
-            if key in info and info[key] is not None:
-                if not isinstance(info[key], dict):
-                    raise SeedError(f"{info_file}: '{key}' must be a JSON Schema mapping")
-                schemas[key] = json.dumps(info[key], sort_keys=True)
-    return SeedVersion(
-        number=number, source=source, input_schema_json=schemas["input"], output_schema_json=schemas["output"]
-    )
-
-
-def _read_handler(directory: Path) -> str:
-    handler = directory / "handler.py"
+        raise SeedError(
+            f"{info_file}: info.yaml is no longer supported; declare the input and output in "
+            f"{directory / CONTRACT_FILE} (the documented .scriptum declaration syntax)"
+        )
+    handler = directory / HANDLER_FILE
     if not handler.is_file():
         raise SeedError(f"{handler}: missing (every version and draft directory needs a handler.py)")
     source = _read_text(handler)
@@ -155,7 +160,15 @@ def _read_handler(directory: Path) -> str:
         compile(source, str(handler), "exec")
     except SyntaxError as exc:
         raise SeedError(f"{handler}:{exc.lineno}: syntax error: {exc.msg}") from None
-    return source
+    contract_file = directory / CONTRACT_FILE
+    if not contract_file.exists():
+        return Program(handler=source)
+    text = _read_text(contract_file)
+    try:
+        contract = parse_contract(text, str(contract_file))
+    except ContractSyntaxError as exc:
+        raise SeedError(str(exc)) from None
+    return Program(handler=source, contract_text=text, contract=contract)
 
 
 def _read_active(config_file: Path, config: dict[str, Any], versions: list[SeedVersion]) -> int:

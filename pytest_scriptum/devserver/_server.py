@@ -1,4 +1,4 @@
-"""The in-process server: SQLite store + handler runtime + gRPC + HTTP gateway."""
+"""The in-process server: SQLite store + handler runtime + thread engine + gRPC + HTTP gateway."""
 
 from __future__ import annotations
 
@@ -11,24 +11,29 @@ from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
-from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 
 from ._api import ScriptumApi
 from ._auth import Authenticator
-from ._faults import FaultInjector, StatsCounter
+from ._faults import FaultInjector, StatsBook
 from ._gateway import GatewayServer, build_app
 from ._runtime import HandlerRuntime
 from ._seed import load_seed
-from ._service import ADMIN_SERVICE, SCRIPTUM_SERVICE, AdminServicer, ApiInterceptor, ScriptumServicer
+from ._service import ADMIN_SERVICE, SCRIPTUM_SERVICE, Pipeline, grpc_handlers
 from ._store import Store
+from ._threads import ThreadEngine
 
 __all__ = ["DevServer", "ServerAddresses"]
 
 _log = logging.getLogger("pytest_scriptum.devserver")
-_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+# A GetThreadResult answer carries up to 4 MiB of output plus steps; a StreamThreadResult chunk
+# up to 16 MiB (max_chunk_bytes' upper clamp). Clients raise their receive limit to match.
+_MAX_SEND_BYTES = 32 * 1024 * 1024
+# Server streams (WatchThread) hold a gRPC worker thread each while they wait for events.
+_MIN_GRPC_THREADS = 256
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,12 @@ def _host_port(host: str, port: int) -> str:
 class DevServer:
     """In-process Scriptum server: gRPC + HTTP gateway + SQLite + handler runtime.
 
-    `principals` maps each accepted bearer token to the organization it may act for; the seed
-    (applied only to a data directory without state) goes to the first principal's organization.
-    Port 0 binds a free port; `start()` returns the real addresses.
+    `principals` maps each accepted bearer token to the organization (id) it may act for;
+    `org_names` maps an organization id to its name for `x-organization-name` (default: the id).
+    The seed (applied only to a data directory without state) goes to the first principal's
+    organization. `faults` are every organization's fault settings until it calls SetFaults.
+    `max_workers` bounds the handler runs in flight (and the worker processes). Port 0 binds a free
+    port; `start()` returns the real addresses.
     """
 
     def __init__(
@@ -60,6 +68,7 @@ class DevServer:
         grpc_port: int = 0,
         http_port: int = 0,
         principals: Mapping[str, str],
+        org_names: Mapping[str, str] | None = None,
         faults: pb.Faults | None = None,
         max_workers: int = 64,
     ) -> None:
@@ -70,13 +79,14 @@ class DevServer:
         self._host = host
         self._grpc_port = grpc_port
         self._http_port = http_port
-        self._auth = Authenticator(principals)
+        self._auth = Authenticator(principals, org_names)
         self._seed_org = next(iter(principals.values()))
         self._faults = FaultInjector(faults)
         self._max_workers = max_workers
         self._store: Store | None = None
         self._runtime: HandlerRuntime | None = None
         self._api: ScriptumApi | None = None
+        self._engine: ThreadEngine | None = None
         self._grpc: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
         self._gateway: GatewayServer | None = None
@@ -108,43 +118,49 @@ class DevServer:
             store.initialize(self._seed_org, seed)
             _log.info("data directory %s initialised%s", self._data_dir, " from the seed" if seed else "")
         else:
-            interrupted = store.interrupt_unfinished_threads()
+            interrupted = store.fail_unfinished_threads()
             _log.info(
-                "data directory %s already holds state: not seeding (%d unfinished thread(s) now CANCELLED)",
+                "data directory %s already holds state: not seeding (%d unfinished thread(s) now FAILED"
+                " PLATFORM_RESTART)",
                 self._data_dir,
                 interrupted,
             )
-        runtime = self._runtime = HandlerRuntime(max_concurrency=self._max_workers)
-        api = self._api = ScriptumApi(store, runtime, StatsCounter(), self._faults)
+        stats = StatsBook()
+        runtime = self._runtime = HandlerRuntime(
+            max_concurrency=self._max_workers, on_worker_started=stats.worker_started
+        )
+        engine = self._engine = ThreadEngine(store, runtime, stats, self._faults.platform_failure)
+        api = self._api = ScriptumApi(store, engine, stats, self._faults)
+        pipeline = Pipeline(api, self._auth)
 
         server = self._grpc = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="scriptum-grpc"),
-            interceptors=[ApiInterceptor(api, self._auth)],
+            futures.ThreadPoolExecutor(
+                max_workers=max(_MIN_GRPC_THREADS, 4 * self._max_workers), thread_name_prefix="scriptum-grpc"
+            ),
+            handlers=grpc_handlers(pipeline),
             options=[
                 # Never share a port with another process (grpc enables SO_REUSEPORT by default).
                 ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", _MAX_RECEIVE_BYTES),
+                ("grpc.max_send_message_length", _MAX_SEND_BYTES),
             ],
         )
-        pb_grpc.add_ScriptumServiceServicer_to_server(ScriptumServicer(api), server)
-        pb_grpc.add_ScriptumDevAdminServicer_to_server(AdminServicer(api), server)
         health_servicer = self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
+        _enable_reflection(
+            server,
             (
                 SCRIPTUM_SERVICE,
                 ADMIN_SERVICE,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
-            server,
         )
         grpc_port = server.add_insecure_port(_host_port(self._host, self._grpc_port))
         if grpc_port == 0:
             raise OSError(f"cannot bind gRPC on {_host_port(self._host, self._grpc_port)}")
         gateway = self._gateway = GatewayServer(
-            build_app(api, self._auth, ready=lambda: self._addresses is not None), self._host, self._http_port
+            build_app(pipeline, ready=lambda: self._addresses is not None), self._host, self._http_port
         )
         server.start()
         gateway.start()
@@ -162,14 +178,16 @@ class DevServer:
         self._stopped = True
         if self._health is not None:
             self._health.enter_graceful_shutdown()
-        if self._api is not None:
-            self._api.shutdown()
+        if self._engine is not None:
+            self._engine.stopping.set()  # streams and stalled calls return
+        if self._runtime is not None:
+            self._runtime.close()  # runs in flight end FAILED PLATFORM_RESTART
+        if self._engine is not None:
+            self._engine.shutdown()
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
         if self._gateway is not None:
             self._gateway.stop(timeout=max(grace, 0.0) + 3.0)
-        if self._runtime is not None:
-            self._runtime.close()
         if self._store is not None:
             self._store.close()
 
@@ -181,3 +199,22 @@ class DevServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+_REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _enable_reflection(server: grpc.Server, service_names: tuple[str, ...]) -> None:
+    """Server reflection as grpc.reflection.v1alpha (what grpcurl 1.8.6 asks for) and v1 (newer
+    clients): grpcio-reflection implements v1alpha only, and the two protocols are the same
+    messages, so the v1 method is the v1alpha servicer under the other name."""
+    servicer = reflection.ReflectionServicer(service_names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_REFLECTION_V1, {"ServerReflectionInfo": handler}),)
+    )

@@ -1,122 +1,120 @@
-"""gRPC side: one interceptor (auth, counters, faults, errors) and thin servicers over ScriptumApi."""
+"""The call pipeline both transports share, and the gRPC handlers built on it.
+
+Every call: authenticate (except HealthCheck, ListTemplates, GetTemplate), count, apply the
+caller's organization's faults (latency, stall, injected error), run the API method, add the
+version skew, then the after-call latency (unary only). The gRPC handlers are generated from the
+service descriptors, one per method, so a method of the proto can never be left unserved.
+"""
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
-from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 
-from ._api import ScriptumApi
-from ._auth import Authenticator
+from ._api import STREAMING_METHODS, Call, ScriptumApi, skew_versions
+from ._auth import UNAUTHENTICATED_METHODS, Authenticator
 from ._errors import ApiError
 
-__all__ = ["ADMIN_SERVICE", "SCRIPTUM_SERVICE", "AdminServicer", "ApiInterceptor", "ScriptumServicer"]
+__all__ = [
+    "ADMIN_SERVICE",
+    "SCRIPTUM_SERVICE",
+    "Pipeline",
+    "grpc_handlers",
+    "message_class",
+]
+
+_log = logging.getLogger("pytest_scriptum.devserver")
 
 SCRIPTUM_SERVICE = pb.DESCRIPTOR.services_by_name["ScriptumService"].full_name
 ADMIN_SERVICE = pb.DESCRIPTOR.services_by_name["ScriptumDevAdmin"].full_name
-
-_log = logging.getLogger("pytest_scriptum.devserver")
-# The organization the interceptor authenticated, for the servicer running in the same thread.
-_current_org: contextvars.ContextVar[str] = contextvars.ContextVar("scriptum_org")
-_Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
+_STALL_POLL_S = 0.05
 
 
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
-else:  # grpc's runtime class is not generic; only its stubs are
-    _ServerInterceptor = grpc.ServerInterceptor
+def message_class(name: str) -> type[Message]:
+    """The generated class of a message of scriptum.proto by its short name."""
+    cls: type[Message] = getattr(pb, name)
+    return cls
 
 
-class ApiInterceptor(_ServerInterceptor):
-    """Applies auth, call counting, fault injection and ApiError mapping to every API call.
-
-    Health and reflection pass through untouched; faults touch ScriptumService only.
-    """
+class Pipeline:
+    """Auth, stats, faults and skew around ScriptumApi; transport-neutral."""
 
     def __init__(self, api: ScriptumApi, auth: Authenticator) -> None:
-        self._api = api
-        self._auth = auth
+        self.api = api
+        self.auth = auth
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
-        if handler is None or service not in (SCRIPTUM_SERVICE, ADMIN_SERVICE) or handler.unary_unary is None:
-            return handler
-        metadata = {
-            key.lower(): value
-            for key, value in handler_call_details.invocation_metadata
-            if isinstance(value, str)
-        }
-        inner: Callable[[Any, grpc.ServicerContext], Any] = handler.unary_unary
-        is_api = service == SCRIPTUM_SERVICE
-        deserialize = handler.request_deserializer
+    def authenticate(self, method: str, headers: Mapping[str, str]) -> str:
+        """The caller's organization; "" for an anonymous call of an unauthenticated method."""
+        try:
+            return self.auth.authenticate(
+                headers.get("authorization"),
+                headers.get("x-organization-id"),
+                headers.get("x-organization-name"),
+            )
+        except ApiError:
+            if method in UNAUTHENTICATED_METHODS:
+                return ""
+            raise
 
-        def lenient_deserialize(data: bytes) -> Any:
-            # grpc answers a deserializer's exception with INTERNAL; malformed bytes are the
-            # caller's mistake, reported as INVALID_ARGUMENT once the caller is authenticated.
-            try:
-                return deserialize(data) if deserialize is not None else data
-            except Exception as exc:
-                return _Malformed(f"malformed {method} request: {exc}")
-
-        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
-            if is_api:
-                self._api.stats.count_call(method)
-            try:
-                org = self._auth.authenticate(
-                    metadata.get("authorization"), metadata.get("x-organization-id")
-                )
-                if isinstance(request, _Malformed):
-                    raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-                if is_api:
-                    self._apply_faults(method, context)
-                token = _current_org.set(org)
-                try:
-                    response = inner(request, context)
-                finally:
-                    _current_org.reset(token)
-            except ApiError as error:
-                _abort(context, error)
-            except Exception:
-                _log.exception("unexpected error in %s", method)
-                context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method} (see the server log)")
-            skew = self._api.faults.version_skew(method) if is_api else 0
-            if skew and isinstance(response, pb.Thread):
-                response.version += skew
-            return response
-
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=lenient_deserialize,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _apply_faults(self, method: str, context: grpc.ServicerContext) -> None:
-        decision = self._api.faults.decide(method)
-        stopping = self._api.stopping
+    def _before(self, org: str, method: str, call: Call, admin: bool) -> float:
+        """Count the call and apply the faults that come before it; returns the after-call latency."""
+        if admin:
+            return 0.0
+        self.api.stats.count_call(org, method)
+        decision = self.api.faults.decide(org, method)
         if decision.latency_s > 0:
-            stopping.wait(decision.latency_s)
+            self._wait(decision.latency_s, call)
         if decision.stall:
-            ended = threading.Event()
-            if context.add_callback(ended.set):
-                # Hang until the client's deadline/cancel ends the RPC, or the server stops.
-                while not ended.wait(0.05) and not stopping.is_set():
-                    pass
+            # Hang until the caller gives up (deadline, cancel) or the server stops.
+            gone = call.watch()
+            while not gone.is_set() and not self.api.stopping.is_set():
+                gone.wait(_STALL_POLL_S)
             raise ApiError(grpc.StatusCode.UNAVAILABLE, f"injected fault (stall) on {method}")
         if decision.error is not None:
             raise decision.error
+        return decision.latency_after_s
+
+    def _wait(self, seconds: float, call: Call) -> None:
+        """Sleep `seconds`, or less when the caller goes away or the server stops."""
+        deadline = time.monotonic() + seconds
+        gone = call.watch()
+        while not gone.is_set() and not self.api.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            gone.wait(min(remaining, _STALL_POLL_S))
+
+    def unary(self, method: str, org: str, request: Message, call: Call, *, admin: bool = False) -> Message:
+        """Run a unary method for `org` (already authenticated)."""
+        latency_after = self._before(org, method, call, admin)
+        response: Message = getattr(self.api, method)(org, request, call)
+        if not admin:
+            skew = self.api.faults.version_skew(org, method)
+            if skew:
+                skew_versions(response, skew)
+        if latency_after > 0:
+            self._wait(latency_after, call)  # applied, but the answer is late: an ambiguous outcome
+        return response
+
+    def stream(self, method: str, org: str, request: Message, call: Call) -> Iterator[Message]:
+        """Run a server-streaming method: faults and errors come before the first message."""
+        self._before(org, method, call, admin=False)
+        items: Iterator[Message] = getattr(self.api, method)(org, request, call)
+        skew = self.api.faults.version_skew(org, method)
+        return _skewed(items, skew) if skew else items
+
+
+def _skewed(items: Iterator[Message], skew: int) -> Iterator[Message]:
+    for item in items:
+        skew_versions(item, skew)
+        yield item
 
 
 class _Malformed:
@@ -132,93 +130,91 @@ def _abort(context: grpc.ServicerContext, error: ApiError) -> None:
     context.abort(error.code, error.message)
 
 
-def _org() -> str:
-    return _current_org.get()
+def _lenient(parse: Callable[[bytes], Message], method: str) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        # grpc answers a deserializer's exception with INTERNAL; malformed bytes are the caller's
+        # mistake, reported as INVALID_ARGUMENT once the caller is authenticated.
+        try:
+            return parse(data)
+        except Exception as exc:
+            return _Malformed(f"malformed {method} request: {exc}")
+
+    return deserialize
 
 
-class ScriptumServicer(pb_grpc.ScriptumServiceServicer):
-    """ScriptumService over ScriptumApi (auth and errors are the interceptor's job)."""
-
-    def __init__(self, api: ScriptumApi) -> None:
-        self._api = api
-
-    def ImportTenantEnv(
-        self, request: pb.ImportTenantEnvRequest, context: grpc.ServicerContext
-    ) -> pb.ImportTenantEnvResponse:
-        return self._api.import_tenant_env(_org(), request)
-
-    def GetTenantEnv(self, request: pb.GetTenantEnvRequest, context: grpc.ServicerContext) -> pb.EnvEntry:
-        return self._api.get_tenant_env(_org(), request)
-
-    def ListTenantEnv(
-        self, request: pb.ListTenantEnvRequest, context: grpc.ServicerContext
-    ) -> pb.ListTenantEnvResponse:
-        return self._api.list_tenant_env(_org(), request)
-
-    def GetScriptEnv(self, request: pb.GetScriptEnvRequest, context: grpc.ServicerContext) -> pb.ScriptEnv:
-        return self._api.get_script_env(_org(), request)
-
-    def UpdateScriptEnv(
-        self, request: pb.UpdateScriptEnvRequest, context: grpc.ServicerContext
-    ) -> pb.ScriptEnv:
-        return self._api.update_script_env(_org(), request)
-
-    def CreateDraft(self, request: pb.CreateDraftRequest, context: grpc.ServicerContext) -> pb.Draft:
-        return self._api.create_draft(_org(), request)
-
-    def PublishDraft(self, request: pb.PublishDraftRequest, context: grpc.ServicerContext) -> pb.Version:
-        return self._api.publish_draft(_org(), request)
-
-    def ListScripts(
-        self, request: pb.ListScriptsRequest, context: grpc.ServicerContext
-    ) -> pb.ListScriptsResponse:
-        return self._api.list_scripts(_org(), request)
-
-    def GetScript(self, request: pb.GetScriptRequest, context: grpc.ServicerContext) -> pb.Script:
-        return self._api.get_script(_org(), request)
-
-    def ListVersions(
-        self, request: pb.ListVersionsRequest, context: grpc.ServicerContext
-    ) -> pb.ListVersionsResponse:
-        return self._api.list_versions(_org(), request)
-
-    def GetVersion(self, request: pb.GetVersionRequest, context: grpc.ServicerContext) -> pb.Version:
-        return self._api.get_version(_org(), request)
-
-    def ActivateVersion(self, request: pb.ActivateVersionRequest, context: grpc.ServicerContext) -> pb.Script:
-        return self._api.activate_version(_org(), request)
-
-    def RollbackVersion(self, request: pb.RollbackVersionRequest, context: grpc.ServicerContext) -> pb.Script:
-        return self._api.rollback_version(_org(), request)
-
-    def RunThread(self, request: pb.RunThreadRequest, context: grpc.ServicerContext) -> pb.Thread:
-        client_gone = threading.Event()
-        # Fires when the RPC ends for any reason; before the run finishes that means the client
-        # cancelled or its deadline passed, so the run is cancelled.
-        context.add_callback(client_gone.set)
-        return self._api.run_thread(_org(), request, client_gone)
-
-    def GetThread(self, request: pb.GetThreadRequest, context: grpc.ServicerContext) -> pb.Thread:
-        return self._api.get_thread(_org(), request)
-
-    def CancelThread(self, request: pb.CancelThreadRequest, context: grpc.ServicerContext) -> pb.Thread:
-        return self._api.cancel_thread(_org(), request)
+def _arm(context: grpc.ServicerContext, call: Call) -> None:
+    # The callback fires when the RPC ends for any reason; while the call still runs that means
+    # the caller cancelled or its deadline passed.
+    if not context.add_callback(call.gone.set):
+        call.gone.set()  # already terminated
 
 
-class AdminServicer(pb_grpc.ScriptumDevAdminServicer):
-    """ScriptumDevAdmin over ScriptumApi."""
+def _headers(context: grpc.ServicerContext) -> dict[str, str]:
+    return {key.lower(): value for key, value in context.invocation_metadata() if isinstance(value, str)}
 
-    def __init__(self, api: ScriptumApi) -> None:
-        self._api = api
 
-    def GetFaults(self, request: pb.GetFaultsRequest, context: grpc.ServicerContext) -> pb.Faults:
-        return self._api.get_faults(_org(), request)
+def grpc_handlers(pipeline: Pipeline) -> list[grpc.GenericRpcHandler[Any, Any]]:
+    """Generic handlers serving every method of ScriptumService and ScriptumDevAdmin."""
+    handlers = []
+    for service in (SCRIPTUM_SERVICE, ADMIN_SERVICE):
+        descriptor = pb.DESCRIPTOR.services_by_name[service.rpartition(".")[2]]
+        admin = service == ADMIN_SERVICE
+        methods = {}
+        for method in descriptor.methods:
+            request_cls = message_class(method.input_type.name)
+            response_cls = message_class(method.output_type.name)
+            if method.name in STREAMING_METHODS:
+                methods[method.name] = grpc.unary_stream_rpc_method_handler(
+                    _stream_behaviour(pipeline, method.name),
+                    request_deserializer=_lenient(request_cls.FromString, method.name),
+                    response_serializer=response_cls.SerializeToString,
+                )
+            else:
+                methods[method.name] = grpc.unary_unary_rpc_method_handler(
+                    _unary_behaviour(pipeline, method.name, admin),
+                    request_deserializer=_lenient(request_cls.FromString, method.name),
+                    response_serializer=response_cls.SerializeToString,
+                )
+        handlers.append(grpc.method_handlers_generic_handler(service, methods))
+    return handlers
 
-    def SetFaults(self, request: pb.Faults, context: grpc.ServicerContext) -> pb.Faults:
-        return self._api.set_faults(_org(), request)
 
-    def GetStats(self, request: pb.GetStatsRequest, context: grpc.ServicerContext) -> pb.Stats:
-        return self._api.get_stats(_org(), request)
+def _unary_behaviour(
+    pipeline: Pipeline, method: str, admin: bool
+) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+        call = Call()
+        call.arm = lambda: _arm(context, call)
+        try:
+            org = pipeline.authenticate("" if admin else method, _headers(context))
+            if isinstance(request, _Malformed):
+                raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            return pipeline.unary(method, org, request, call, admin=admin)
+        except ApiError as error:
+            _abort(context, error)
+        except Exception:
+            _log.exception("unexpected error in %s", method)
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method} (see the server log)")
+        return None  # unreachable: abort raises
 
-    def ResetStats(self, request: pb.ResetStatsRequest, context: grpc.ServicerContext) -> pb.Stats:
-        return self._api.reset_stats(_org(), request)
+    return behaviour
+
+
+def _stream_behaviour(
+    pipeline: Pipeline, method: str
+) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+    def behaviour(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        call = Call()
+        call.arm = lambda: _arm(context, call)
+        try:
+            org = pipeline.authenticate(method, _headers(context))
+            if isinstance(request, _Malformed):
+                raise ApiError(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            yield from pipeline.stream(method, org, request, call)
+        except ApiError as error:
+            _abort(context, error)
+        except Exception:
+            _log.exception("unexpected error in %s", method)
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method} (see the server log)")
+
+    return behaviour

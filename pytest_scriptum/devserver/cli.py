@@ -1,6 +1,8 @@
 """`scriptum-devserver`: run the embedded Scriptum server until SIGTERM/SIGINT.
 
 Prints one JSON line on stdout when ready: {"grpc": "127.0.0.1:PORT", "http": "http://127.0.0.1:PORT"}.
+Exit codes: 0 after SIGTERM/SIGINT, 2 for a usage error or a malformed seed (one line naming the
+file), 1 when the server cannot start for another reason (e.g. a port in use).
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default 0: a free port)")
     parser.add_argument("--http-port", type=int, default=0, help="HTTP gateway port (default 0: a free port)")
     parser.add_argument("--token", help=f"bearer token to accept (default: ${TOKEN_ENV})")
-    parser.add_argument("--org", default="local", help="organization of the token; the seed goes here")
+    parser.add_argument("--org", default="local", help="organization (id) of the token; the seed goes here")
+    parser.add_argument(
+        "--org-name", default="", help="the organization's name for x-organization-name (default: the id)"
+    )
     parser.add_argument(
         "--extra-principal",
         action="append",
@@ -61,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-error-next", type=int, default=0, help="the next N calls fail")
     parser.add_argument("--fault-stall", action="store_true", help="calls hang until the client gives up")
     parser.add_argument("--fault-version-skew", type=int, default=0, help="added to reported thread versions")
+    parser.add_argument(
+        "--fault-latency-after-ms", type=int, default=0, help="latency added after a call was applied"
+    )
+    parser.add_argument(
+        "--fault-platform-failure",
+        default="",
+        help="new threads fail with this PLATFORM_* error code (e.g. PLATFORM_CAPACITY)",
+    )
     parser.add_argument(
         "--fault-methods",
         default="",
@@ -119,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stall=args.fault_stall,
                 version_skew=args.fault_version_skew,
                 methods=methods,
+                latency_after_ms=args.fault_latency_after_ms,
+                platform_failure=args.fault_platform_failure,
             )
         )
     except ApiError as error:
@@ -148,12 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         grpc_port=args.grpc_port,
         http_port=args.http_port,
         principals=principals,
+        org_names={args.org: args.org_name} if args.org_name else None,
         faults=faults,
     )
     try:
         try:
             addresses = server.start()
-        except (SeedError, OSError, RuntimeError) as exc:
+        except SeedError as exc:
+            print(f"scriptum-devserver: malformed seed: {exc}", file=sys.stderr, flush=True)
+            return 2
+        except (OSError, RuntimeError) as exc:
             _log.error("cannot start: %s", exc)
             return 1
         _log.info("serving gRPC on %s and HTTP on %s (data: %s)", addresses.grpc, addresses.http, data_dir)
@@ -169,9 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _watch_stdin(stop: threading.Event) -> None:
+    # The raw fd, not sys.stdin: a daemon thread blocked inside a buffered reader's lock makes the
+    # interpreter abort at exit ("could not acquire lock for <stdin> at interpreter shutdown").
     try:
-        while sys.stdin.buffer.read(4096):
+        while os.read(0, 4096):
             pass
-    except (OSError, ValueError):
+    except OSError:
         pass
     stop.set()

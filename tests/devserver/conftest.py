@@ -8,7 +8,17 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from devserver_kit import HEADERS, ORG, OTHER_ORG, OTHER_TOKEN, SEED, TOKEN
+from devserver_kit import (
+    CHANNEL_OPTIONS,
+    HEADERS,
+    ORG,
+    OTHER_ORG,
+    OTHER_TOKEN,
+    SEED,
+    TOKEN,
+    GrpcTransport,
+    HttpTransport,
+)
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer, ServerAddresses
@@ -17,7 +27,10 @@ from pytest_scriptum.devserver import DevServer, ServerAddresses
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[DevServer]:
     with DevServer(
-        data_dir=tmp_path / "data", seed=SEED, principals={TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}
+        data_dir=tmp_path / "data",
+        seed=SEED,
+        principals={TOKEN: ORG, OTHER_TOKEN: OTHER_ORG},
+        org_names={ORG: "Acme Corp"},
     ) as dev:
         yield dev
 
@@ -29,7 +42,7 @@ def addresses(server: DevServer) -> ServerAddresses:
 
 @pytest.fixture
 def channel(addresses: ServerAddresses) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(addresses.grpc) as chan:
+    with grpc.insecure_channel(addresses.grpc, options=CHANNEL_OPTIONS) as chan:
         yield chan
 
 
@@ -47,3 +60,11 @@ def admin(channel: grpc.Channel) -> pb_grpc.ScriptumDevAdminStub:
 def http(addresses: ServerAddresses) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=addresses.http, headers=HEADERS, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(params=["grpc", "http"])
+def t(
+    request: pytest.FixtureRequest, channel: grpc.Channel, http: httpx.Client
+) -> GrpcTransport | HttpTransport:
+    """Each transport in turn."""
+    return GrpcTransport(channel) if request.param == "grpc" else HttpTransport(http)

@@ -1,4 +1,5 @@
-"""The CLI and DevServerProcess as real child processes: ready line, auth, kill -9 durability, faults."""
+"""The CLI and DevServerProcess as real child processes: ready line, exit codes, kill -9
+durability, PLATFORM_RESTART for threads a restart interrupted, faults given at start."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from devserver_kit import AUTH, ORG, SEED, TOKEN
+from devserver_kit import AUTH, CHANNEL_OPTIONS, ORG, SEED, TOKEN, GrpcTransport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
@@ -68,34 +69,92 @@ def test_bad_seed_fails_startup_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(DevServerStartError) as exc:
         server.start()
     assert "demo/v1/handler.py: missing" in str(exc.value) and TOKEN not in str(exc.value)
+    assert "exited with code 2" in str(exc.value)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_scriptum.devserver",
+            "--seed",
+            str(tmp_path / "seed"),
+            "--token",
+            TOKEN,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("scriptum-devserver: malformed seed: ")
 
 
 def test_kill_9_and_restart_keeps_every_change(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    gate = tmp_path / "never"
     first = DevServerProcess(data_dir=data, seed=SEED, token=TOKEN, org=ORG)
     first.start()
     assert TOKEN not in " ".join(first.command())
-    with grpc.insecure_channel(first.addresses.grpc) as channel:
-        stub = pb_grpc.ScriptumServiceStub(channel)
-        stub.UpdateScriptEnv(
-            pb.UpdateScriptEnvRequest(name="echo", set={"NEW": "1"}, delete=["LEGACY_MODEL"]), metadata=AUTH
+    with grpc.insecure_channel(first.addresses.grpc, options=CHANNEL_OPTIONS) as channel:
+        t = GrpcTransport(channel, AUTH)
+        t.call(
+            "UpdateScriptEnv",
+            pb.UpdateScriptEnvRequest(name="echo", set={"NEW": "1"}, delete=["LEGACY_MODEL"]),
         )
-        stub.RollbackVersion(
-            pb.RollbackVersionRequest(name="echo", to_version=3, expected_active_version=4), metadata=AUTH
+        t.call("SetEnvVar", pb.SetEnvVarRequest(key="REGION", value="eu"))
+        t.call(
+            "RollbackScript",
+            pb.RollbackScriptRequest(
+                name="echo", to_version=3, expected_active_version=4, incident_id="INC-1"
+            ),
         )
-        thread = stub.RunThread(pb.RunThreadRequest(name="echo", version=2, input_json="[1]"), metadata=AUTH)
+        done = create(t, "echo", 2, {"text": "a"})
+        assert settle(t, done).status == pb.THREAD_STATUS_COMPLETED
+        paused = create(t, "tools", 1, {"op": "ask"})
+        assert settle(t, paused).status == pb.THREAD_STATUS_PAUSED
+        running = create(t, "tools", 1, {"op": "wait_file", "path": str(gate)})
+        for event in t.stream("WatchThread", pb.WatchThreadRequest(thread_id=running)):
+            if event.thread.status == pb.THREAD_STATUS_RUNNING:
+                break
     first.kill()
 
     with DevServerProcess(data_dir=data, seed=SEED, token=TOKEN, org=ORG) as second:
-        with grpc.insecure_channel(second.addresses.grpc) as channel:
-            stub = pb_grpc.ScriptumServiceStub(channel)
-            script = stub.GetScript(pb.GetScriptRequest(name="echo"), metadata=AUTH)
-            assert script.active_version == 3 and list(script.rolled_back_from) == [4]
-            assert len(script.history) == 5  # not re-seeded
-            overlay = stub.GetScriptEnv(pb.GetScriptEnvRequest(name="echo"), metadata=AUTH).overlay
-            assert [e.key for e in overlay] == ["MODEL", "NEW"]
-            again = stub.GetThread(pb.GetThreadRequest(thread_id=thread.thread_id), metadata=AUTH)
-            assert again.status == pb.SUCCEEDED and again.output_json == thread.output_json
+        with grpc.insecure_channel(second.addresses.grpc, options=CHANNEL_OPTIONS) as channel:
+            t = GrpcTransport(channel, AUTH)
+            script = t.call("GetScript", pb.GetScriptRequest(name="echo"))
+            assert script.active_version == 3 and len(script.activation_history) == 5  # not re-seeded
+            assert script.activation_history[-1].incident_id == "INC-1"
+            assert t.call(
+                "GetScriptVersion", pb.GetScriptVersionRequest(name="echo", version=4)
+            ).rolled_back_from
+            env = t.call("GetScriptEnv", pb.GetScriptEnvRequest(name="echo")).env
+            assert dict(env) == {"MODEL": "gpt-4.1", "NEW": "1"}
+            assert t.call("GetEnvVar", pb.GetEnvVarRequest(key="REGION")).value == "eu"
+            result = t.call("GetThreadResult", pb.GetThreadResultRequest(thread_id=done))
+            assert result.status == pb.THREAD_STATUS_COMPLETED and b'"version": 2' in result.output_data
+            assert (
+                t.call("GetThread", pb.GetThreadRequest(thread_id=paused)).status == pb.THREAD_STATUS_PAUSED
+            )
+            interrupted = t.call("GetThread", pb.GetThreadRequest(thread_id=running))
+            assert (interrupted.status, interrupted.error_code) == (
+                pb.THREAD_STATUS_FAILED,
+                "PLATFORM_RESTART",
+            )
+            assert "restarted" in interrupted.error
+
+
+def test_graceful_stop_fails_running_threads_as_the_platforms(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with DevServerProcess(data_dir=data, seed=SEED, token=TOKEN, org=ORG) as first:
+        with grpc.insecure_channel(first.addresses.grpc, options=CHANNEL_OPTIONS) as channel:
+            t = GrpcTransport(channel, AUTH)
+            running = create(t, "tools", 1, {"op": "wait_file", "path": str(tmp_path / "never")})
+            for event in t.stream("WatchThread", pb.WatchThreadRequest(thread_id=running)):
+                if event.thread.status == pb.THREAD_STATUS_RUNNING:
+                    break
+    with DevServerProcess(data_dir=data, seed=SEED, token=TOKEN, org=ORG) as second:
+        with grpc.insecure_channel(second.addresses.grpc, options=CHANNEL_OPTIONS) as channel:
+            thread = GrpcTransport(channel, AUTH).call("GetThread", pb.GetThreadRequest(thread_id=running))
+            assert (thread.status, thread.error_code) == (pb.THREAD_STATUS_FAILED, "PLATFORM_RESTART")
 
 
 def test_fault_flags_and_extra_principal_at_start(tmp_path: Path) -> None:
@@ -108,6 +167,10 @@ def test_fault_flags_and_extra_principal_at_start(tmp_path: Path) -> None:
         "ListScripts",
         "--extra-principal",
         "other-token:globex",
+        "--org-name",
+        "Acme Corp",
+        "--fault-platform-failure",
+        "PLATFORM_CAPACITY",
     ]
     with DevServerProcess(
         data_dir=tmp_path / "d", seed=SEED, token=TOKEN, org=ORG, extra_args=args
@@ -122,3 +185,7 @@ def test_fault_flags_and_extra_principal_at_start(tmp_path: Path) -> None:
             with pytest.raises(grpc.RpcError) as exc:
                 stub.GetScript(pb.GetScriptRequest(name="echo"), metadata=other)
             assert exc.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+            by_name = (("authorization", f"Bearer {TOKEN}"), ("x-organization-name", "Acme Corp"))
+            assert stub.GetScript(pb.GetScriptRequest(name="echo"), metadata=by_name).active_version == 4
+            thread = settle(GrpcTransport(channel, AUTH), create(GrpcTransport(channel, AUTH), "echo", 1, {}))
+            assert thread.error_code == "PLATFORM_CAPACITY"

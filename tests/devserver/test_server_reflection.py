@@ -1,4 +1,5 @@
-"""The reflection-based client acceptance check: the runbook's grpcurl bodies through a dynamic client."""
+"""Reflection (v1alpha, and v1 for newer clients) and a dynamic client built from it driving the
+runbook's grpcurl bodies."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import grpc
 from devserver_kit import AUTH
 from google.protobuf import descriptor_pool, json_format, message_factory
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 
@@ -34,12 +36,28 @@ def test_reflection_lists_services_and_drives_the_runbook_calls(channel: grpc.Ch
         response = rpc(json_format.Parse(body, request_class()), metadata=AUTH, timeout=10)
         return json.loads(json_format.MessageToJson(response, preserving_proto_field_name=True))
 
-    # The runbook's bodies verbatim (script name aside: the fixture seed has "echo").
-    read = call("GetScriptEnv", '{"name":"echo"}')
-    assert [e["key"] for e in read["overlay"]] == ["LEGACY_MODEL", "MODEL"]  # type: ignore[index]
-    updated = call(
-        "UpdateScriptEnv",
-        '{ "name":"echo", "set":{"MODEL":"gpt-4.1","TEMPERATURE":"0.0"}, "delete":["LEGACY_MODEL"] }',
+    # The runbook's bodies verbatim.
+    read = call("GetScriptEnv", '{"name":"invoice-parser"}')
+    assert read["env"] == {"LEGACY_MODEL": "gpt-3.5", "MODEL": "gpt-4o"}
+    # The runbook's body (split across two string literals only to fit the line).
+    body = '{ "name":"invoice-parser", "set":{"MODEL":"gpt-4.1","TEMPERATURE":"0.0"}, '
+    body += '"delete":["LEGACY_MODEL"] }'
+    updated = call("UpdateScriptEnv", body)
+    assert updated["env"] == {"MODEL": "gpt-4.1", "TEMPERATURE": "0.0"}
+    created = call(
+        "CreateThread",
+        '{"script_name":"invoice-parser","version":4,"input_json":"{\\"invoice\\":\\"INV-1\\"}","load_env":true}',
     )
-    assert [e["key"] for e in updated["overlay"]] == ["MODEL", "TEMPERATURE"]  # type: ignore[index]
-    assert "gpt-4.1" not in json.dumps(updated)
+    assert str(created["thread_id"]).startswith("thr_")
+
+
+def test_reflection_v1_is_served_too(channel: grpc.Channel) -> None:
+    # grpc.reflection.v1 has the same messages as v1alpha: a v1 client gets the same answers.
+    info = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    (reply,) = info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+    names = {service.name for service in reply.list_services_response.service}
+    assert "dodil.scriptum.v1.ScriptumService" in names

@@ -32,15 +32,18 @@ def test_fixture_seed_is_read_completely() -> None:
     }
     echo = {script.name: script for script in seed.scripts}["echo"]
     assert [v.number for v in echo.versions] == [1, 2, 3, 4, 5] and echo.active == 4
-    assert echo.overlay == {"MODEL": "gpt-4.1", "LEGACY_MODEL": "gpt-3"} and echo.draft_source is not None
+    assert echo.overlay == {"MODEL": "gpt-4.1", "LEGACY_MODEL": "gpt-3"} and echo.draft is not None
+    v2 = echo.versions[1].program
+    assert [f.name for f in v2.contract.inputs] == ["text", "count"] and 'script "echo"' in v2.contract_text
+    assert echo.versions[0].program.contract_text == "" and not echo.versions[0].program.contract.inputs
     tools = {script.name: script for script in seed.scripts}["tools"]
     assert tools.overlay == {"MODEL": "tools-model", "TEMPERATURE": "0.0"}
 
 
-def test_without_active_the_highest_version_is_active_and_gaps_are_fine(tmp_path: Path) -> None:
-    _script(tmp_path, versions=(1, 2, 7))
+def test_without_active_the_highest_version_is_active(tmp_path: Path) -> None:
+    _script(tmp_path, versions=(1, 2, 3))
     (script,) = load_seed(tmp_path).scripts
-    assert [v.number for v in script.versions] == [1, 2, 7] and script.active == 7
+    assert [v.number for v in script.versions] == [1, 2, 3] and script.active == 3
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,21 @@ def test_without_active_the_highest_version_is_active_and_gaps_are_fine(tmp_path
             "tenant.env:2: expected KEY=VALUE",
         ),
         (lambda root: _script(root, name="Bad_Name"), "invalid script name 'Bad_Name'"),
+        (lambda root: _script(root, versions=(1, 2, 7)), "v3 is missing"),
+        (
+            lambda root: (_script(root) / "v1" / "info.yaml").write_text("input: {}\n"),
+            "info.yaml is no longer supported",
+        ),
+        (
+            lambda root: (_script(root) / "v2" / "contract.scriptum").write_text(
+                'script "demo"\ninput\n  x : txet\n'
+            ),
+            "v2/contract.scriptum:3:",
+        ),
+        (
+            lambda root: (root / "tenant.env").write_text("SECRET sk-live-123\n"),
+            "tenant.env:1: expected KEY=VALUE",
+        ),
     ],
 )
 def test_bad_seeds_name_the_file(tmp_path: Path, arrange: object, needle: str) -> None:
@@ -68,3 +86,10 @@ def test_bad_seeds_name_the_file(tmp_path: Path, arrange: object, needle: str) -
 def test_missing_seed_directory(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="does not exist"):
         load_seed(tmp_path / "nope")
+
+
+def test_a_bad_env_line_is_not_echoed(tmp_path: Path) -> None:
+    (tmp_path / "tenant.env").write_text("OPENAI_API_KEY sk-live-0123456789\n")
+    with pytest.raises(SeedError) as exc:
+        load_seed(tmp_path)
+    assert "sk-live" not in str(exc.value)

@@ -1,0 +1,156 @@
+"""The dev server's built-in catalogs: native tools (ListTools) and templates (ListTemplates).
+
+Tools are what a handler can call with `context.tool(name, **inputs)` (the worker implements
+them; docs: native tools are built-in functions for file ops, HTTP, `echo`, ...). Templates are
+read-only bundles (see `_program`): the contract part is the documented `.scriptum` declaration
+syntax, the handler part the dev server's Python stand-in, so `CreateScript(from_template=...)`
+gives a draft that compiles and runs here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from pytest_scriptum._proto import scriptum_pb2 as pb
+
+__all__ = ["TEMPLATES", "TOOLS", "TOOL_NAMES", "Template", "template_info"]
+
+TOOLS: tuple[pb.Tool, ...] = (
+    pb.Tool(
+        tool_id="native.echo",
+        name="echo",
+        version="1.0.0",
+        description="Returns its inputs unchanged: context.tool('echo', **inputs) -> inputs.",
+        kind="native",
+    ),
+    pb.Tool(
+        tool_id="native.file_read",
+        name="file_read",
+        version="1.0.0",
+        description="Reads a UTF-8 text file: context.tool('file_read', path=...) -> {'content': str}.",
+        kind="native",
+    ),
+    pb.Tool(
+        tool_id="native.http_request",
+        name="http_request",
+        version="1.0.0",
+        description=(
+            "An HTTP request: context.tool('http_request', url=..., method='GET', body=None, "
+            "headers={}) -> {'status': int, 'body': str}."
+        ),
+        kind="native",
+    ),
+)
+TOOL_NAMES: frozenset[str] = frozenset(tool.name for tool in TOOLS)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One catalog entry; `dsl_content` is a bundle (contract + handler)."""
+
+    id: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    dsl_content: str
+
+
+TEMPLATES: tuple[Template, ...] = (
+    Template(
+        id="receipt-classifier",
+        name="Receipt classifier",
+        description="Classifies one receipt into a category and normalises its amount.",
+        tags=("finance", "starter"),
+        dsl_content="""### contract.scriptum ###
+script "receipt-classifier"
+  Classifies one receipt.
+version "1.0.0"
+enum Category = "food" | "travel" | "office" | "other"
+input
+  merchant : text length(1, 200)
+  amount : number min(0)
+  currency : text = "EUR"
+output
+  category : Category
+  amount_cents : integer
+  currency : text
+### handler.py ###
+_WORDS = {"food": ("cafe", "bakery", "restaurant"), "travel": ("rail", "air", "taxi")}
+
+
+def handler(event, context):
+    with context.step("classify"):
+        merchant = event["merchant"].lower()
+        category = next((c for c, words in _WORDS.items() if any(w in merchant for w in words)), "other")
+    with context.step("normalise"):
+        cents = round(event["amount"] * 100)
+    return {"category": category, "amount_cents": cents, "currency": event.get("currency", "EUR")}
+""",
+    ),
+    Template(
+        id="human-approval",
+        name="Human approval",
+        description="Pauses for a human decision (ask), then reports it.",
+        tags=("human-in-the-loop",),
+        dsl_content="""### contract.scriptum ###
+script "human-approval"
+  Asks a reviewer to approve or reject a request.
+input
+  request : text
+output
+  decision : text
+  request : text
+### handler.py ###
+def handler(event, context):
+    with context.step("prepare"):
+        context.log(f"review requested for {event['request']!r}")
+    decision = context.ask(
+        "Approve", prompt=f"Approve {event['request']}?", type="text", options=["approve", "reject"]
+    )
+    return {"decision": decision, "request": event["request"]}
+""",
+    ),
+    Template(
+        id="http-fetch",
+        name="HTTP fetch",
+        description="Fetches a URL with the native http_request tool and reports its status.",
+        tags=("tools",),
+        dsl_content="""### contract.scriptum ###
+script "http-fetch"
+  Fetches one URL.
+input
+  url : text pattern("^https?://")
+output
+  status : integer
+  length : integer
+env
+  USER_AGENT = "scriptum-devserver"
+### handler.py ###
+def handler(event, context):
+    headers = {"user-agent": context.env.get("USER_AGENT", "scriptum-devserver")}
+    response = context.tool("http_request", url=event["url"], headers=headers)
+    return {"status": response["status"], "length": len(response["body"])}
+""",
+    ),
+)
+
+
+@functools.cache
+def template_info(template_id: str) -> pb.TemplateInfo | None:
+    """The TemplateInfo of a catalog entry (contract parsed once), or None for an unknown id."""
+    from ._program import compile_bundle  # deferred: _program imports this module's TOOL_NAMES
+
+    for template in TEMPLATES:
+        if template.id == template_id:
+            compiled = compile_bundle(template.dsl_content)
+            contract = compiled.program.contract if compiled.program is not None else pb.ScriptContract()
+            return pb.TemplateInfo(
+                id=template.id,
+                name=template.name,
+                description=template.description,
+                dsl_content=template.dsl_content,
+                contract=contract,
+                tags=template.tags,
+            )
+    return None
