@@ -113,6 +113,18 @@ class LiveThread:
         first = self.events[0].sequence
         return self.events[max(0, sequence - first + 1) :]
 
+    def follow(self, seen: int, gone: threading.Event) -> Iterator[pb.ThreadEvent]:
+        """Every event after sequence `seen`, as they happen, until the caller stops reading or
+        `gone` is set (the subscriber left)."""
+        while not gone.is_set():
+            with self.cond:
+                if self.sequence <= seen:
+                    self.cond.wait(_POLL_S)
+                batch = self.events_after(seen)
+            for event in batch:
+                seen = event.sequence
+                yield event
+
     def on_frame(self, frame: Mapping[str, Any]) -> None:
         """A frame of the running handler (see `_worker`)."""
         kind = frame.get("kind")
@@ -282,7 +294,10 @@ class ThreadEngine:
                     )
                     record.finished_at_ms = now_ms()
                     record.error = f"did not finish: {error.splitlines()[0] if error else status}"
-            thread = live.thread
+            # The settled state is built on a copy and published below in one step with its
+            # event: a subscriber must never see a settled status before (or without) the
+            # event that carries it, nor a sequence number the store does not have.
+            thread = live.snapshot()
             thread.status = final
             thread.error = error
             thread.error_code = code
@@ -290,13 +305,12 @@ class ThreadEngine:
                 thread.ClearField("pending_ask")
                 thread.finished_at_ms = now_ms()
             thread.total_steps = len(live.steps)
-            live.output = output
             steps = sort_steps(list(live.steps.values()))
             yields = list(live.yields)
             sequence = live.sequence + 1
         answers = list(live.start.answers)
         self._store.settle_thread(
-            live.snapshot(),
+            thread,
             output=output,
             steps=steps,
             yields=yields,
@@ -304,6 +318,8 @@ class ThreadEngine:
             last_sequence=sequence,
         )
         with live.cond:
+            live.thread.CopyFrom(thread)
+            live.output = output
             live.emit_locked(pb.THREAD_EVENT_TYPE_STATUS)
 
     # ---- reading ------------------------------------------------------------------------------
@@ -374,16 +390,10 @@ class ThreadEngine:
         yield first
         if first.thread.status in SETTLED_STATUSES:
             return
-        while not gone.is_set():
-            with live.cond:
-                if live.sequence <= seen:
-                    live.cond.wait(_POLL_S)
-                batch = live.events_after(seen)
-            for event in batch:
-                seen = event.sequence
-                yield event
-                if event.type == pb.THREAD_EVENT_TYPE_STATUS and event.thread.status in SETTLED_STATUSES:
-                    return
+        for event in live.follow(seen, gone):
+            yield event
+            if event.type == pb.THREAD_EVENT_TYPE_STATUS and event.thread.status in SETTLED_STATUSES:
+                return
 
     def watch_step(
         self, org: str, thread_id: str, step_path: str, gone: threading.Event
@@ -399,6 +409,12 @@ class ThreadEngine:
                 raise not_found(f"thread {thread_id!r} has no step {step_path!r}")
             kind = pb.THREAD_EVENT_TYPE_STEP_FINISHED if step.finished_at_ms else pb.THREAD_EVENT_TYPE_STATUS
             return iter((pb.StepEvent(thread_id=thread_id, step=step.summary(), type=kind, at_ms=now_ms()),))
+        with live.cond:
+            # A thread that has settled but is not yet unregistered answers like a stored one:
+            # following it would wait for events that will never come.
+            missing = live.thread.status in SETTLED_STATUSES and step_path not in live.steps
+        if missing:
+            raise not_found(f"thread {thread_id!r} has no step {step_path!r}")
         return self._follow_step(live, thread_id, step_path, gone)
 
     def _follow_step(
@@ -414,28 +430,22 @@ class ThreadEngine:
             yield pb.StepEvent(thread_id=thread_id, step=current, type=kind, at_ms=now_ms())
             if finished:
                 return
-        while not gone.is_set():
-            with live.cond:
-                if live.sequence <= seen:
-                    live.cond.wait(_POLL_S)
-                batch = live.events_after(seen)
-            for event in batch:
-                seen = event.sequence
-                if event.type in (pb.THREAD_EVENT_TYPE_STEP_STARTED, pb.THREAD_EVENT_TYPE_STEP_FINISHED):
-                    if event.step.path == step_path:
-                        yield pb.StepEvent(
-                            thread_id=thread_id, step=event.step, type=event.type, at_ms=event.at_ms
-                        )
-                        if event.type == pb.THREAD_EVENT_TYPE_STEP_FINISHED:
-                            return
-                elif event.type == pb.THREAD_EVENT_TYPE_STATUS and event.thread.status in SETTLED_STATUSES:
-                    with live.cond:
-                        last = live.steps.get(step_path)
-                    summary = last.summary() if last is not None else pb.StepSummary(path=step_path)
+        for event in live.follow(seen, gone):
+            if event.type in (pb.THREAD_EVENT_TYPE_STEP_STARTED, pb.THREAD_EVENT_TYPE_STEP_FINISHED):
+                if event.step.path == step_path:
                     yield pb.StepEvent(
-                        thread_id=thread_id, step=summary, type=pb.THREAD_EVENT_TYPE_STATUS, at_ms=event.at_ms
+                        thread_id=thread_id, step=event.step, type=event.type, at_ms=event.at_ms
                     )
-                    return
+                    if event.type == pb.THREAD_EVENT_TYPE_STEP_FINISHED:
+                        return
+            elif event.type == pb.THREAD_EVENT_TYPE_STATUS and event.thread.status in SETTLED_STATUSES:
+                with live.cond:
+                    last = live.steps.get(step_path)
+                summary = last.summary() if last is not None else pb.StepSummary(path=step_path)
+                yield pb.StepEvent(
+                    thread_id=thread_id, step=summary, type=pb.THREAD_EVENT_TYPE_STATUS, at_ms=event.at_ms
+                )
+                return
 
     def in_flight(self) -> int:
         with self._lock:
