@@ -1,0 +1,284 @@
+"""Marker arguments -> spec records: ``scriptum``, ``smoke_input``, ``smoke_expect``, ``smoke_cases``.
+
+A marker's arguments are bound to the signature of the record they build, the way a call would
+bind them (:func:`bind`): ``scriptum(...)`` to :class:`~pytest_scriptum.spec.ScriptumOptions`,
+``smoke_expect(...)`` and a case file's ``expect`` object to :class:`~pytest_scriptum.spec.Expectation`.
+Those keyword-only signatures are the one list of accepted keys (as pytest_httpx builds its
+options from ``httpx_mock`` marker keywords): an unknown key, a second positional or a value given
+twice is the ``TypeError`` of the call, reported as an :class:`Invalid` that names the key and the
+accepted ones. The bound values are then checked one by one and the record is built from them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import warnings
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+import pytest
+from jsonschema import exceptions as jsonschema_exceptions
+from jsonschema import validators as jsonschema_validators
+
+from pytest_scriptum._limits import MAX_THREAD_TIMEOUT_S
+from pytest_scriptum.markers.problems import Invalid, Where, short
+from pytest_scriptum.markers.values import (
+    checked_path,
+    is_number,
+    json_value,
+    load_json_file,
+    lookup,
+    value_or_file,
+)
+from pytest_scriptum.spec import JSON_NULL, STATUSES, UNSET, Expectation, ScriptumOptions
+
+__all__ = [
+    "bind",
+    "expectation",
+    "expectation_from",
+    "finite_float",
+    "glob_from",
+    "input_from",
+    "keys_of",
+    "options_from",
+]
+
+_COUNTS: Final = ("no", "one", "two", "three")
+
+
+def bind(
+    record: type,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    what: str,
+    supplied: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Bind ``args``/``kwargs`` to ``record``'s constructor as a call would; defaults applied.
+
+    ``what`` names a key in problems ("argument", "key in 'expect'"). ``supplied`` are parameters
+    the parser fills itself (a case's ``path``): the author may not give them. Parameters without
+    a default are absent from the result when not given (the caller words what is missing).
+    Returns ``{parameter: raw value}`` in signature order, without ``supplied``. Raises Invalid.
+    """
+    signature = inspect.signature(record)
+    given = supplied or {}
+    try:
+        bound = signature.bind_partial(*args, **kwargs, **given)
+    except TypeError as exc:  # Python's own check of the call: the key list is the signature's
+        raise Invalid(_unbound(signature, args, kwargs, given, what, exc)) from None
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name not in given}
+
+
+def keys_of(record: type, *, supplied: Collection[str] = ()) -> list[str]:
+    """The keys an author may give ``record`` (its parameters but ``supplied``), in signature order."""
+    return [name for name in inspect.signature(record).parameters if name not in supplied]
+
+
+def _unbound(
+    signature: inspect.Signature,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    supplied: Mapping[str, Any],
+    what: str,
+    error: TypeError,
+) -> str:
+    """Why ``args``/``kwargs`` did not bind, in the author's terms."""
+    positional = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    accepted = [name for name in signature.parameters if name not in supplied]  # keys_of, signature in hand
+    if len(args) > len(positional):
+        count = _COUNTS[len(positional)] if len(positional) < len(_COUNTS) else str(len(positional))
+        return f"takes at most {count} positional argument ({', '.join(positional)}), got {len(args)}"
+    stray = next((name for name in kwargs if name not in accepted), None)
+    if stray is not None:
+        return f"unknown {what} {short(stray)} (accepted: {', '.join(accepted)})"
+    twice = next((name for name in positional[: len(args)] if name in kwargs), None)
+    if twice is not None:
+        return f"{twice} given both positionally and as a keyword"
+    return str(error)
+
+
+def finite_float(value: object, what: str, *, positive: bool) -> float:
+    """``value`` as a finite float >= 0 (> 0 when ``positive``); bools are not numbers."""
+    bound = "a positive" if positive else "a non-negative"
+    if not is_number(value):
+        raise Invalid(f"{what} must be {bound} number, got {short(value)}")
+    try:
+        number = float(cast(float, value))
+    except OverflowError:
+        raise Invalid(f"{what} must be {bound} finite number, got {short(value)}") from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise Invalid(f"{what} must be {bound} finite number, got {short(value)}")
+    return number
+
+
+# --- scriptum ----------------------------------------------------------------------------------
+
+
+def options_from(mark: pytest.Mark) -> ScriptumOptions:
+    """``@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False)``."""
+    args = bind(ScriptumOptions, mark.args, mark.kwargs, what="argument")
+    script = args.pop("script")
+    if script is not None and (not isinstance(script, str) or not script):
+        raise Invalid(f"script must be a non-empty string, got {short(script)}")
+    timeout = args.pop("timeout")
+    if timeout is not None:
+        timeout = finite_float(timeout, "timeout", positive=True)
+        if timeout > MAX_THREAD_TIMEOUT_S:
+            limit = f"{MAX_THREAD_TIMEOUT_S:g} seconds (the platform's limit)"
+            raise Invalid(f"timeout must be at most {limit}, got {timeout:g}")
+    # every other option is an on/off switch
+    flags: dict[str, bool] = {}
+    for name, value in args.items():
+        if not isinstance(value, bool):
+            raise Invalid(f"{name} must be True or False, got {short(value)}")
+        flags[name] = value
+    return ScriptumOptions(script, timeout=timeout, **flags)
+
+
+# --- smoke_input -------------------------------------------------------------------------------
+
+
+def input_from(mark: pytest.Mark, where: Where) -> Any:
+    """``@pytest.mark.smoke_input(value)``: a JSON value or ``"@file.json"``."""
+    if mark.kwargs or len(mark.args) != 1:
+        raise Invalid("takes exactly one positional argument: the input value or '@file.json'")
+    return value_or_file(mark.args[0], where, "input")
+
+
+# --- smoke_expect ------------------------------------------------------------------------------
+
+
+def expectation_from(mark: pytest.Mark, where: Where) -> Expectation:
+    """``@pytest.mark.smoke_expect(output=None, *, match="subset", schema=None, approx=None,
+    regex=None, status="COMPLETED")``."""
+    return expectation(bind(Expectation, mark.args, mark.kwargs, what="argument"), where)
+
+
+def expectation(args: dict[str, Any], where: Where) -> Expectation:
+    """Check the arguments of an :class:`Expectation` as :func:`bind` gives them (raw values,
+    defaults applied); ``@refs`` are relative to ``where.base_dir``."""
+    raw_output = args.pop("output")
+    output: Any
+    if raw_output is None or raw_output is UNSET:  # None in a marker or a case file: no output
+        output = UNSET
+    elif raw_output is JSON_NULL:
+        output = None
+    else:
+        output = value_or_file(raw_output, where, "output")
+
+    match = args.pop("match")
+    if match not in ("subset", "exact"):
+        raise Invalid(f"match must be 'subset' or 'exact', got {short(match)}")
+
+    schema = _schema(args.pop("schema"), where)
+    approx = _approx(args.pop("approx"), output)
+    regex = _regex(args.pop("regex"))
+
+    status = args.pop("status")
+    if status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}, got {short(status)}")
+
+    if args:  # an Expectation field this parser does not read: a bug here, not the author's mistake
+        raise TypeError(f"smoke_expect arguments not parsed: {', '.join(args)}")
+    return Expectation(
+        output,
+        match=cast(Literal["subset", "exact"], match),
+        schema=schema,
+        approx=approx,
+        regex=regex,
+        status=cast(str, status),
+    )
+
+
+def _schema(raw: Any, where: Where) -> dict[str, Any] | Literal["declared"] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw == "declared":
+        return "declared"
+    if isinstance(raw, str):
+        if not raw.startswith("@") or raw.startswith("@@"):
+            raise Invalid(f"schema must be a dict, '@file.json' or 'declared', got {short(raw)}")
+        ref = raw[1:]
+        return _check_schema(load_json_file(ref, where, "schema"), f"schema file '{ref}'")
+    return _check_schema(raw, "schema")
+
+
+def _check_schema(schema: Any, label: str) -> dict[str, Any]:
+    if not isinstance(schema, dict):
+        raise Invalid(f"{label} must be a JSON Schema object, got {short(schema)}")
+    checked = cast(dict[str, Any], json_value(schema))
+    with warnings.catch_warnings():
+        # An unknown "$schema" only warns in jsonschema; here it is a mistake worth an error.
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            validator = jsonschema_validators.validator_for(checked)
+        except DeprecationWarning:
+            raise Invalid(f"{label}: unknown $schema {short(checked.get('$schema'))}") from None
+        except Exception as exc:  # jsonschema raises assorted errors on odd "$schema" values
+            raise Invalid(f"{label}: unusable $schema: {type(exc).__name__}: {exc}") from None
+    try:
+        validator.check_schema(checked)
+    except jsonschema_exceptions.SchemaError as exc:
+        at = "".join(f"[{part!r}]" for part in exc.path)
+        problem = exc.message + (f" at {at}" if at else "")
+        raise Invalid(f"{label} is not a valid JSON Schema: {problem}") from None
+    except Exception as exc:  # never let a jsonschema internal error escape as a traceback
+        raise Invalid(f"{label} is not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
+    return checked
+
+
+def _approx(raw: Any, output: Any) -> float | dict[str, float] | None:
+    if raw is None:
+        return None
+    if output is UNSET:
+        raise Invalid("approx needs an expected output (it is the tolerance for comparing output numbers)")
+    if not isinstance(raw, dict):
+        return finite_float(raw, "approx", positive=False)
+    tolerances: dict[str, float] = {}
+    for path, tolerance in raw.items():
+        segments = checked_path(path, "approx")
+        # a path that leads nowhere (or to a non-number) would never apply: a silent mistake
+        found, value = lookup(output, segments)
+        if not found:
+            raise Invalid(f"approx path {path!r} is not in the expected output")
+        if not is_number(value):
+            raise Invalid(f"approx path {path!r} leads to {short(value)} there, not a number")
+        tolerances[path] = finite_float(tolerance, f"approx tolerance for {path!r}", positive=False)
+    return tolerances
+
+
+def _regex(raw: Any) -> dict[str, re.Pattern[str]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise Invalid(f"regex must be a dict {{dotted.path: pattern}}, got {short(raw)}")
+    patterns: dict[str, re.Pattern[str]] = {}
+    for path, pattern in raw.items():
+        checked_path(path, "regex")
+        if not isinstance(pattern, str):
+            raise Invalid(f"regex pattern for {path!r} must be a string, got {short(pattern)}")
+        try:
+            patterns[path] = re.compile(pattern)
+        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+            raise Invalid(f"bad regex for {path!r}: {exc}") from None
+    return patterns
+
+
+# --- smoke_cases -------------------------------------------------------------------------------
+
+
+def glob_from(mark: pytest.Mark) -> str:
+    """``@pytest.mark.smoke_cases(glob)``: a non-empty glob relative to the test file."""
+    if mark.kwargs or len(mark.args) != 1:
+        raise Invalid("takes exactly one positional argument: a glob relative to the test file")
+    glob = mark.args[0]
+    if not isinstance(glob, str) or not glob:
+        raise Invalid(f"the glob must be a non-empty string, got {short(glob)}")
+    if Path(glob).is_absolute() or glob.startswith(("/", "\\")):
+        raise Invalid(f"the glob {glob!r} must be relative to the test file's directory")
+    return glob
