@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_scriptum.gate import GateConfig, GateCounts, Verdict
-    from pytest_scriptum.markers import JSON_NULL
     from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification
     from pytest_scriptum.runner import (
         PinnedRunner,
@@ -24,12 +23,13 @@ if TYPE_CHECKING:
         UnrequestedCancelError,
         VersionDriftError,
     )
+    from pytest_scriptum.spec import JSON_NULL
 
 _EXPORTS = {
     "GateConfig": "gate",
     "GateCounts": "gate",
     "Verdict": "gate",
-    "JSON_NULL": "markers",
+    "JSON_NULL": "spec",
     "RollbackPlan": "rollback",
     "RollbackResult": "rollback",
     "Verification": "rollback",

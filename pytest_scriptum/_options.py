@@ -6,6 +6,10 @@ from the ini file is relative to the ini file's directory; on the command line, 
 pytest was invoked from. The bearer token is never an option value: it is read from the
 environment variable named by ``scriptum_token_env``, else from ``DODIL_TOKEN``, else from
 ``SCRIPTUM_TOKEN`` (the platform CLI's own name).
+
+Each option is written once, as a row of ``OPTIONS``: the CLI flag and ini key, the dataclass
+default of ``ScriptumConfig``, the report header and how a verification re-run gets the option
+(``rerun_args``) are all read from that row.
 """
 
 from __future__ import annotations
@@ -17,14 +21,24 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 import pytest
 
-__all__ = ["OPTIONS", "OptionSpec", "ScriptumConfig", "add_options", "resolve"]
+from pytest_scriptum._limits import DEFAULT_THREAD_TIMEOUT_S, ENV_KEY, MAX_THREAD_TIMEOUT_S, SCRIPT_NAME
 
-SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+__all__ = [
+    "CLEAR",
+    "OPTIONS",
+    "OptionSpec",
+    "Rerun",
+    "ScriptumConfig",
+    "add_options",
+    "rerun_args",
+    "resolve",
+]
+
 EMBEDDED = "embedded"
 DEFAULT_TOKEN_ENV = "DODIL_TOKEN"
 # Without scriptum_token_env, the first of these that is set holds the token (DESIGN section 2:
@@ -49,17 +63,14 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-# The platform's CreateThread timeout is capped at 3600 s (the client sends "<n>s").
-MAX_TIMEOUT_S = 3600.0
-
-
 def _positive_float(raw: str) -> float:
+    # The platform caps a thread's timeout (the client sends "<n>s").
     try:
         value = float(raw.strip())
     except ValueError:
-        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT_S:
-        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}")
+        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_THREAD_TIMEOUT_S:g}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_THREAD_TIMEOUT_S:
+        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_THREAD_TIMEOUT_S:g}")
     return value
 
 
@@ -85,7 +96,7 @@ def _choice(*choices: str) -> Callable[[str], str]:
 
 def _script(raw: str) -> str:
     value = raw.strip()
-    if not SCRIPT_NAME.match(value):
+    if not SCRIPT_NAME.fullmatch(value):
         raise _Invalid("expected a script name of lowercase letters, digits and '-' (e.g. invoice-parser)")
     return value
 
@@ -116,7 +127,7 @@ def _text(raw: str) -> str:
 
 def _keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.split(",") if k.strip())
-    bad = [k for k in keys if not ENV_KEY.match(k)]
+    bad = [k for k in keys if not ENV_KEY.fullmatch(k)]
     if bad:
         raise _Invalid(f"expected comma-separated env keys; not a key: {', '.join(bad)}")
     return keys
@@ -124,7 +135,7 @@ def _keys(raw: str) -> tuple[str, ...]:
 
 def _env_name(raw: str) -> str:
     value = raw.strip()
-    if not ENV_KEY.match(value):
+    if not ENV_KEY.fullmatch(value):
         raise _Invalid("expected the name of an environment variable (e.g. DODIL_TOKEN)")
     return value
 
@@ -142,6 +153,21 @@ def _path(raw: str) -> str:
     return _text(raw)
 
 
+# How a verification re-run gets an option: "forward" the parent's effective value, "override" with
+# the value the re-run sets (its version, its bundle, the parent's connection, ...), or "omit" it
+# (the child reads its ini file and environment like the parent did).
+Rerun = Literal["forward", "override", "omit"]
+
+
+class _Clear:
+    def __repr__(self) -> str:
+        return "CLEAR"
+
+
+CLEAR: Final = _Clear()
+"""An override for ``rerun_args`` that empties the option's ini key (``-o key=``) in the re-run."""
+
+
 @dataclass(frozen=True)
 class OptionSpec:
     """One row of the options table."""
@@ -157,13 +183,36 @@ class OptionSpec:
     flag: bool = False  # a CLI switch without a value
     is_path: bool = False
     metavar: str | None = None
+    header: bool = True  # shown in the report header with its source
+    rerun: Rerun = "forward"
 
     @property
     def envs(self) -> tuple[str, ...]:
         """Every environment variable of the option, the first set one wins."""
         return ((self.env,) if self.env else ()) + self.env_aliases
 
+    def args(self, value: Any) -> list[str]:
+        """Command-line arguments that give a pytest run ``value`` (nothing for an unset value).
 
+        The CLI flag when the option has one, else ``-o ini_key=value``; ``CLEAR`` empties the
+        ini key; a tuple is comma-separated.
+        """
+        if value is CLEAR:
+            assert self.ini, f"{self.name} has no ini key to clear"
+            return ["-o", f"{self.ini}="]
+        if value is None or value is False or value == ():
+            return []
+        if self.flag:
+            assert self.cli and value is True, f"{self.name} is a switch"
+            return [self.cli]
+        text = ",".join(value) if isinstance(value, tuple) else str(value)
+        if self.cli:
+            return [self.cli, text]
+        assert self.ini, f"{self.name} has neither a CLI flag nor an ini key"
+        return ["-o", f"{self.ini}={text}"]
+
+
+# In the order of the report header (and of --help).
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "version",
@@ -173,6 +222,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini="scriptum_version",
         env="SCRIPTUM_VERSION",
         metavar="N",
+        rerun="override",  # the rollback target
     ),
     OptionSpec(
         "script",
@@ -192,6 +242,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         env="SCRIPTUM_ENDPOINT",
         env_aliases=("SCRIPTUM_API_ENDPOINT",),
         metavar="T",
+        rerun="override",  # the parent's connection: never a second embedded server
     ),
     OptionSpec(
         "http_url",
@@ -201,6 +252,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini="scriptum_http_url",
         env="SCRIPTUM_HTTP_URL",
         metavar="URL",
+        rerun="override",
     ),
     OptionSpec(
         "transport",
@@ -219,6 +271,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini="scriptum_org",
         env="SCRIPTUM_ORG_ID",
         metavar="ID",
+        rerun="override",
     ),
     OptionSpec(
         "org_name",
@@ -228,32 +281,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini="scriptum_org_name",
         env="SCRIPTUM_ORG_NAME",
         metavar="NAME",
-    ),
-    OptionSpec(
-        "token_env",
-        "name of the environment variable holding the bearer token (default: DODIL_TOKEN, then "
-        "SCRIPTUM_TOKEN)",
-        _env_name,
-        default=DEFAULT_TOKEN_ENV,
-        ini="scriptum_token_env",
-    ),
-    OptionSpec(
-        "insecure",
-        "allow plaintext to a non-loopback host (TLS is the default off-loopback)",
-        _bool,
-        default=False,
-        cli="--scriptum-insecure",
-        ini="scriptum_insecure",
-        flag=True,
-    ),
-    OptionSpec(
-        "seed",
-        "seed directory for the embedded server",
-        _path,
-        cli="--scriptum-seed",
-        ini="scriptum_seed",
-        is_path=True,
-        metavar="DIR",
+        rerun="override",
     ),
     OptionSpec(
         "rollback",
@@ -263,6 +291,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         cli="--scriptum-rollback",
         ini="scriptum_rollback",
         metavar="auto|off|dry-run",
+        rerun="override",  # off: the re-run never rolls back
     ),
     OptionSpec(
         "rollback_to",
@@ -271,6 +300,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         cli="--scriptum-rollback-to",
         ini="scriptum_rollback_to",
         metavar="N",
+        rerun="override",
     ),
     OptionSpec(
         "min_pass_rate",
@@ -324,6 +354,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         ini="scriptum_evidence",
         is_path=True,
         metavar="PATH",
+        rerun="override",  # the re-run's own bundle
     ),
     OptionSpec(
         "concurrency",
@@ -336,9 +367,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "timeout",
-        "per-thread deadline in seconds (default 60)",
+        f"per-thread deadline in seconds (default {DEFAULT_THREAD_TIMEOUT_S:g})",
         _positive_float,
-        default=60.0,
+        default=DEFAULT_THREAD_TIMEOUT_S,
         cli="--scriptum-timeout",
         ini="scriptum_timeout",
         metavar="S",
@@ -353,6 +384,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="N",
     ),
     OptionSpec(
+        "fail_fast",
+        "once the gate can no longer pass, cancel outstanding runs and roll back at once",
+        _bool,
+        default=False,
+        cli="--scriptum-fail-fast",
+        ini="scriptum_fail_fast",
+        flag=True,
+        rerun="omit",
+    ),
+    OptionSpec(
         "no_env",
         "run threads without env resolution (the runbook says keep it on)",
         _bool,
@@ -361,48 +402,82 @@ OPTIONS: tuple[OptionSpec, ...] = (
         flag=True,
     ),
     OptionSpec(
-        "fail_fast",
-        "once the gate can no longer pass, cancel outstanding runs and roll back at once",
+        "insecure",
+        "allow plaintext to a non-loopback host (TLS is the default off-loopback)",
         _bool,
         default=False,
-        cli="--scriptum-fail-fast",
-        ini="scriptum_fail_fast",
+        cli="--scriptum-insecure",
+        ini="scriptum_insecure",
         flag=True,
     ),
+    OptionSpec(
+        "seed",
+        "seed directory for the embedded server",
+        _path,
+        cli="--scriptum-seed",
+        ini="scriptum_seed",
+        is_path=True,
+        metavar="DIR",
+        rerun="omit",  # the re-run uses the parent's server
+    ),
+    OptionSpec(
+        "token_env",
+        "name of the environment variable holding the bearer token (default: DODIL_TOKEN, then "
+        "SCRIPTUM_TOKEN)",
+        _env_name,
+        default=DEFAULT_TOKEN_ENV,
+        ini="scriptum_token_env",
+        header=False,  # the header shows where the token comes from, never its value
+        rerun="override",  # the re-run reads the parent's token from its own variable
+    ),
     # Internal: set by the parent session on the verification re-run after a rollback.
-    OptionSpec("verification_of", "", _int_at_least(1), cli="--scriptum-verification-of", metavar="N"),
+    OptionSpec(
+        "verification_of",
+        "",
+        _int_at_least(1),
+        cli="--scriptum-verification-of",
+        metavar="N",
+        header=False,
+        rerun="override",
+    ),
 )
+
+# The table's defaults: the dataclass below takes its defaults from here.
+_DEFAULTS: Mapping[str, Any] = MappingProxyType({spec.name: spec.default for spec in OPTIONS})
 
 
 @dataclass(frozen=True)
 class ScriptumConfig:
-    """Every option's effective value, and where it came from (``sources[name]``)."""
+    """Every option's effective value, and where it came from (``sources[name]``).
 
-    version: int | None = None
-    script: str | None = None
-    endpoint: str | None = None
-    http_url: str | None = None
-    transport: Literal["grpc", "http"] = "grpc"
-    org: str | None = None
-    org_name: str | None = None
-    token_env: str = DEFAULT_TOKEN_ENV
+    One field per row of ``OPTIONS`` (a test checks they match), plus the token and the sources.
+    """
+
+    version: int | None = _DEFAULTS["version"]
+    script: str | None = _DEFAULTS["script"]
+    endpoint: str | None = _DEFAULTS["endpoint"]
+    http_url: str | None = _DEFAULTS["http_url"]
+    transport: Literal["grpc", "http"] = _DEFAULTS["transport"]
+    org: str | None = _DEFAULTS["org"]
+    org_name: str | None = _DEFAULTS["org_name"]
+    rollback: Literal["auto", "off", "dry-run"] = _DEFAULTS["rollback"]
+    rollback_to: int | None = _DEFAULTS["rollback_to"]
+    min_pass_rate: float = _DEFAULTS["min_pass_rate"]
+    min_tests: int = _DEFAULTS["min_tests"]
+    max_errors: int = _DEFAULTS["max_errors"]
+    require_env: tuple[str, ...] = _DEFAULTS["require_env"]
+    incident: str | None = _DEFAULTS["incident"]
+    evidence: Path | None = _DEFAULTS["evidence"]
+    concurrency: int = _DEFAULTS["concurrency"]
+    timeout: float = _DEFAULTS["timeout"]
+    retries: int = _DEFAULTS["retries"]
+    fail_fast: bool = _DEFAULTS["fail_fast"]
+    no_env: bool = _DEFAULTS["no_env"]
+    insecure: bool = _DEFAULTS["insecure"]
+    seed: Path | None = _DEFAULTS["seed"]
+    token_env: str = _DEFAULTS["token_env"]
+    verification_of: int | None = _DEFAULTS["verification_of"]
     token: str | None = field(default=None, repr=False)
-    insecure: bool = False
-    seed: Path | None = None
-    rollback: Literal["auto", "off", "dry-run"] = "auto"
-    rollback_to: int | None = None
-    min_pass_rate: float = 1.0
-    min_tests: int = 1
-    max_errors: int = 0
-    require_env: tuple[str, ...] = ()
-    incident: str | None = None
-    evidence: Path | None = None
-    concurrency: int = 8
-    timeout: float = 60.0
-    retries: int = 2
-    no_env: bool = False
-    fail_fast: bool = False
-    verification_of: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -410,43 +485,46 @@ class ScriptumConfig:
         """Whether the session starts the bundled local server."""
         return self.endpoint == EMBEDDED
 
+    @property
+    def is_verification_run(self) -> bool:
+        """This session is the verification re-run of a rollback (``--scriptum-verification-of``)."""
+        return self.verification_of is not None
+
     def header_lines(self) -> list[str]:
         """The report header: effective values and their source, never the token."""
-        shown = (
-            "version",
-            "script",
-            "endpoint",
-            "http_url",
-            "transport",
-            "org",
-            "org_name",
-            "rollback",
-            "rollback_to",
-            "min_pass_rate",
-            "min_tests",
-            "max_errors",
-            "require_env",
-            "incident",
-            "evidence",
-            "concurrency",
-            "timeout",
-            "retries",
-            "fail_fast",
-            "no_env",
-            "insecure",
-            "seed",
-        )
         parts = []
-        for name in shown:
-            value = getattr(self, name)
-            if value is None or value == ():
+        for spec in OPTIONS:
+            value = getattr(self, spec.name)
+            if not spec.header or value is None or value == ():
                 continue
             if isinstance(value, tuple):
                 value = ",".join(value)
-            parts.append(f"{name}={value} ({self.sources.get(name, 'default')})")
+            parts.append(f"{spec.name}={value} ({self.sources.get(spec.name, 'default')})")
         token_state = "set" if self.token else "not set"
         parts.append(f"token=${self.token_env} ({token_state})")
         return ["scriptum: " + ", ".join(parts)]
+
+
+def rerun_args(cfg: ScriptumConfig, overrides: Mapping[str, Any]) -> list[str]:
+    """The options of a verification re-run as command-line arguments, in table order.
+
+    An option marked ``rerun="forward"`` gets this session's effective value; one marked
+    ``"override"`` the value in ``overrides`` (every such option must be there: None leaves it
+    unset, ``CLEAR`` empties its ini key); one marked ``"omit"`` nothing. ValueError for an
+    override of an option that is not marked ``"override"``, or a missing one.
+    """
+    wanted = {spec.name for spec in OPTIONS if spec.rerun == "override"}
+    if set(overrides) != wanted:
+        raise ValueError(
+            f"re-run overrides must be exactly {sorted(wanted)}; got {sorted(overrides)}"
+        )
+    args: list[str] = []
+    for spec in OPTIONS:
+        if spec.rerun == "forward":
+            args += spec.args(getattr(cfg, spec.name))
+        elif spec.rerun == "override":
+            args += spec.args(overrides[spec.name])
+    return args
 
 
 def add_options(parser: pytest.Parser) -> None:

@@ -1,6 +1,6 @@
 """Expectation matchers for smoke thread results, and their readable diffs.
 
-:func:`check` compares a thread's status and output with an :class:`~pytest_scriptum.markers.Expectation`
+:func:`check` compares a thread's status and output with an :class:`~pytest_scriptum.spec.Expectation`
 and returns *every* mismatch (sorted by path), :func:`format_failure` renders them in the spirit
 of pytest's assertion diffs, :func:`json_diff` gives a unified diff for evidence attachments.
 
@@ -39,7 +39,7 @@ from typing import Any, Final
 from jsonschema import exceptions as jsonschema_exceptions
 from jsonschema import validators as jsonschema_validators
 
-from pytest_scriptum.markers import UNSET, Expectation, parse_dotted_path
+from pytest_scriptum.spec import UNSET, Expectation, parse_dotted_path
 
 __all__ = ["MISSING", "Mismatch", "check", "format_failure", "json_diff", "render_path"]
 

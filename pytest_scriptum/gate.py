@@ -9,6 +9,11 @@ Semantics (DESIGN.md section 3):
 * **pass** otherwise. Zero decided tests never pass, even with ``min_tests=0``: that verdict is
   inconclusive (nothing was shown about the candidate, so nothing is rolled back either).
 
+How a smoke test's phase reports become one outcome (passed, failed, error, skipped) is
+:func:`classify_phase` and :func:`combine`: the classification table of DESIGN section 3, as far
+as pytest's reports carry it (what the platform did is already folded into ``platform_error`` /
+``test_error`` by the process that ran the test).
+
 Rates are compared exactly: ``min_pass_rate`` is read as the decimal the user wrote (``0.7`` is
 7/10, not the binary float just below it), so "7 of 10 passed" meets a 0.7 bound.
 """
@@ -21,7 +26,54 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["GateConfig", "GateCounts", "Verdict", "evaluate", "failure_certain", "required_passes"]
+__all__ = [
+    "GateConfig",
+    "GateCounts",
+    "Outcome",
+    "Verdict",
+    "classify_phase",
+    "combine",
+    "evaluate",
+    "failure_certain",
+    "required_passes",
+]
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+"""How one smoke test ended, for the gate."""
+
+
+def classify_phase(
+    when: str,
+    result: str,
+    *,
+    xfail: bool = False,
+    platform_error: bool = False,
+    test_error: bool = False,
+) -> Outcome:
+    """What one phase report of a smoke test says (DESIGN section 3, "what counts").
+
+    ``when``: setup, call or teardown; ``result``: the report's passed / failed / skipped;
+    ``xfail``: the report carries ``wasxfail`` (an xfail or a non-strict xpass);
+    ``platform_error``: the run failed for the platform's reasons (transport, deadline, drift,
+    a ``PLATFORM_*`` failure, an unrequested cancel); ``test_error``: the test's own mistake found at
+    run time. A failed call is the candidate's failure unless one of those two says otherwise; a
+    failed setup or teardown is an error; skip, xfail and xpass count as skipped, never as a pass.
+    """
+    if result == "skipped" or (result == "passed" and xfail and when == "call"):
+        return "skipped"
+    if result == "failed":
+        return "failed" if when == "call" and not (platform_error or test_error) else "error"
+    return "passed"
+
+
+def combine(current: Outcome, phase: Outcome) -> Outcome:
+    """A test's outcome after one more phase: the first bad phase decides (a failed call followed
+    by a teardown error stays failed), and a skip only replaces a pass."""
+    if phase == "skipped":
+        return "skipped" if current == "passed" else current
+    if phase in ("failed", "error") and current in ("passed", "skipped"):
+        return phase
+    return current
 
 
 def _check_count(name: str, value: object) -> None:

@@ -93,7 +93,8 @@ class ApiUse:
 
 @dataclass(frozen=True)
 class PreflightItem:
-    """One checklist item and what was found."""
+    """One checklist item: its ``name`` (the runbook's wording, e.g. "3. candidate version exists"),
+    whether it is ``ok``, and the ``detail`` of what was found or why it failed."""
 
     name: str
     ok: bool

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from pytest_scriptum._exit_codes import ROLLBACK_EXIT_CODES
 from pytest_scriptum.client import ScriptumClient, ScriptumError
 from pytest_scriptum.client._records import Script
 
 __all__ = [
     "CAS_EXTENSION",
-    "EXIT_CODES",
     "CasMode",
     "RollbackPlan",
     "RollbackResult",
@@ -54,20 +54,6 @@ RollbackStatus = Literal[
     "conflict",
 ]
 
-# DESIGN.md section 2: 1 = gate failed but the script ended somewhere verified or was left on
-# purpose; 21 = a human must act.
-EXIT_CODES: dict[RollbackStatus, int] = {
-    "not_needed": 0,
-    "disabled": 1,
-    "dry_run": 1,
-    "candidate_not_active": 1,
-    "rolled_back_verified": 1,
-    "no_target": 21,
-    "rolled_back_unverified": 21,
-    "rollback_failed": 21,
-    "conflict": 21,
-}
-
 
 @dataclass(frozen=True)
 class RollbackPlan:
@@ -90,17 +76,22 @@ class RollbackPlan:
 
 @dataclass(frozen=True)
 class Verification:
-    """The smoke re-run pinned to the rollback target, recorded apart from the candidate run."""
+    """The smoke re-run pinned to the rollback target, recorded apart from the candidate run (the
+    bundle's ``rollback.verification``): the ``version`` re-run, its gate ``verdict`` and ``reason``,
+    its counts and ``tests`` (the child bundle's ``tests[]``), the child's ``exit_code`` and the
+    paths of its ``log``, ``junit`` and ``bundle``."""
 
     version: int
     verdict: str
+    """The re-run's gate: "pass", "fail" or "inconclusive" (also when it could not run or report)."""
     reason: str
+    tests: tuple[dict[str, Any], ...] = ()
     passed: int = 0
     failed: int = 0
     errors: int = 0
     skipped: int = 0
-    tests: tuple[dict[str, Any], ...] = ()
     exit_code: int | None = None
+    """The child pytest's exit code; None when it ran past its deadline and was stopped."""
     log: str | None = None
     junit: str | None = None
     bundle: str | None = None
@@ -129,8 +120,8 @@ class RollbackResult:
 
     @property
     def exit_code(self) -> int:
-        """The session's exit code for this status."""
-        return EXIT_CODES[self.status]
+        """The exit code a failed gate's session ends with after this rollback (``_exit_codes``)."""
+        return int(ROLLBACK_EXIT_CODES[self.status])
 
     def as_dict(self) -> dict[str, Any]:
         """The bundle's ``rollback`` object."""

@@ -197,6 +197,28 @@ class RunRequest:
     env: bool | None = None
 
 
+class _Circuit:
+    """Counts platform errors in a row; open (no more runs) once there are ``limit`` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._errors = 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        with self._lock:
+            return self._errors >= self.limit
+
+    def failed(self) -> None:
+        with self._lock:
+            self._errors += 1
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._errors = 0
+
+
 class PinnedRunner:
     """Runs threads pinned to the candidate version; there is no way to run "whatever is active"."""
 
@@ -215,9 +237,7 @@ class PinnedRunner:
         self._script = script
         self._timeout = timeout
         self._resolve_env = resolve_env
-        self._error_limit = error_limit
-        self._consecutive_errors = 0
-        self._lock = threading.Lock()
+        self._circuit = _Circuit(error_limit)
 
     @property
     def version(self) -> int:
@@ -232,8 +252,7 @@ class PinnedRunner:
     @property
     def circuit_open(self) -> bool:
         """Whether consecutive platform errors stopped further runs."""
-        with self._lock:
-            return self._consecutive_errors >= self._error_limit
+        return self._circuit.open
 
     def run(
         self,
@@ -261,7 +280,7 @@ class PinnedRunner:
             )
         if self.circuit_open:
             raise CircuitOpenError(
-                f"not dispatched: {self._error_limit} consecutive platform errors; "
+                f"not dispatched: {self._circuit.limit} consecutive platform errors; "
                 "the platform looks unhealthy"
             )
         resolve_env = self._resolve_env if env is None else env
@@ -278,27 +297,22 @@ class PinnedRunner:
             if exc.code == "CANCELLED" and cancel is not None and cancel.is_set():
                 raise RunCancelledError(f"run of {name} v{self._version} cancelled") from None
             if exc.code != "INVALID_ARGUMENT":  # a refused input says nothing about the platform's health
-                self._count_error()
+                self._circuit.failed()
             raise
         try:
             result = ThreadResult.from_record(record, input)
             self._judge(result, name, cancel)
         except PlatformFault:
-            self._count_error()
+            self._circuit.failed()
             raise
         except ValueError as exc:  # output_data that is not JSON: the platform broke its promise
-            self._count_error()
+            self._circuit.failed()
             raise PlatformFault(
                 f"thread {record.thread.thread_id} of {name} v{self._version}: {exc}; this is a platform "
                 "fault, not a candidate failure"
             ) from None
-        with self._lock:
-            self._consecutive_errors = 0
+        self._circuit.succeeded()
         return result
-
-    def _count_error(self) -> None:
-        with self._lock:
-            self._consecutive_errors += 1
 
     def _judge(self, result: ThreadResult, name: str, cancel: threading.Event | None) -> None:
         """Raise when the settled thread says nothing about the candidate."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import ENV_VARS
+from kit import ENV_VARS
 
 pytest_plugins = ["pytester"]
 

@@ -25,9 +25,8 @@ FILES = ("scriptum_pb2.py", "scriptum_pb2.pyi", "scriptum_pb2_grpc.py", "scriptu
 def generate() -> dict[str, str]:
     """Run protoc into a temporary directory and return {file name: text}."""
     import grpc_tools
-    from grpc_tools import protoc
-
     from google.api import annotations_pb2  # googleapis-common-protos ships google/api/*.proto
+    from grpc_tools import protoc
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
     googleapis = str(Path(annotations_pb2.__file__).resolve().parents[2])

@@ -21,32 +21,16 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from .._limits import MAX_THREAD_TIMEOUT_S
+from . import _records as r
 from . import _runs
 from ._errors import ScriptumError, cancelled_error
-from ._records import (
-    THREAD_STATUSES,
-    ApiInfo,
-    DraftInfo,
-    EnvVar,
-    Health,
-    PublishResult,
-    RollbackResult,
-    RunRecord,
-    Script,
-    ScriptEnv,
-    ScriptVersion,
-    Template,
-    Thread,
-    ThreadOutput,
-    Tool,
-)
 from ._settings import ClientSettings
 from ._streams import AbortOnCancel, Stream
 from ._wire import Wire
 
 __all__ = [
     "ALWAYS_RETRYABLE",
-    "MAX_RUN_TIMEOUT_S",
     "READ_METHODS",
     "REQUEST_ID_KEY",
     "ClientBase",
@@ -72,8 +56,6 @@ ALWAYS_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 # A write that timed out may have happened: only reads are repeated after DEADLINE_EXCEEDED.
 _READ_RETRYABLE = ALWAYS_RETRYABLE | {"DEADLINE_EXCEEDED"}
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-# The platform's own cap on a thread's timeout (facts sheet: "max 3600s").
-MAX_RUN_TIMEOUT_S = 3600.0
 # Below a millisecond a timeout cannot be written as "<n>s" with three decimals.
 _MIN_RUN_TIMEOUT_S = 0.001
 # CreateThreadRequest.metadata key of the client's idempotency key (an EXTENSION by convention).
@@ -101,9 +83,9 @@ def _encode_json(value: Any, what: str) -> str:
 
 def _check_timeout(value: float, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-            or not _MIN_RUN_TIMEOUT_S <= value <= MAX_RUN_TIMEOUT_S:
+            or not _MIN_RUN_TIMEOUT_S <= value <= MAX_THREAD_TIMEOUT_S:
         raise ValueError(f"{what} must be a number of seconds in [{_MIN_RUN_TIMEOUT_S:g}, "
-                         f"{MAX_RUN_TIMEOUT_S:g}], got {value!r}")
+                         f"{MAX_THREAD_TIMEOUT_S:g}], got {value!r}")
 
 
 def _check_name(value: str, what: str) -> None:
@@ -226,31 +208,31 @@ class ClientBase(ABC):
         else:
             time.sleep(delay_s)
 
-    def _info(self, method: str) -> ApiInfo:
+    def _info(self, method: str) -> r.ApiInfo:
         return self._wire(method).info
 
     # ---- ScriptumClient: the API as this server speaks it ---------------------------------
 
-    def api_info(self) -> ApiInfo:
+    def api_info(self) -> r.ApiInfo:
         """Descriptors in use, the EXTENSION fields present, fallbacks and problems (cached)."""
         return self._retrying("ServerReflectionInfo", lambda: self._info("ServerReflectionInfo"))
 
-    def health(self) -> Health:
+    def health(self) -> r.Health:
         """HealthCheck (no auth needed on the platform)."""
         d = self._invoke("HealthCheck", {})
-        return Health(d.get("status", ""), d.get("version", ""), _int(d.get("uptime_seconds")))
+        return r.Health(d.get("status", ""), d.get("version", ""), _int(d.get("uptime_seconds")))
 
     # ---- scripts, drafts, versions ----------------------------------------------------------
 
-    def _script(self, d: Mapping[str, Any], method: str) -> Script:
-        return Script.from_dict(d, has_history=self._info(method).has("Script.activation_history"))
+    def _script(self, d: Mapping[str, Any], method: str) -> r.Script:
+        return r.Script.from_dict(d, has_history=self._info(method).has("Script.activation_history"))
 
-    def _version(self, d: Mapping[str, Any], method: str) -> ScriptVersion:
-        return ScriptVersion.from_dict(
+    def _version(self, d: Mapping[str, Any], method: str) -> r.ScriptVersion:
+        return r.ScriptVersion.from_dict(
             d, has_rolled_back_from=self._info(method).has("ScriptVersion.rolled_back_from"))
 
     def create_script(self, name: str, *, description: str = "",
-                      env: Mapping[str, str] = _EMPTY) -> Script:
+                      env: Mapping[str, str] = _EMPTY) -> r.Script:
         """CreateScript: metadata only (and an initial env overlay); ALREADY_EXISTS if taken."""
         _check_name(name, "script name")
         fields = {"name": name, "description": description, "env": _check_keys(env, "env")}
@@ -261,60 +243,60 @@ class ClientBase(ABC):
         _check_name(name, "script name")
         self._invoke("DeleteScript", {"name": name})
 
-    def list_scripts(self) -> list[Script]:
+    def list_scripts(self) -> list[r.Script]:
         """Every script of the organization (all pages)."""
         return [self._script(d, "ListScripts") for d in self._pages("ListScripts", {}, "scripts")]
 
-    def get_script(self, name: str) -> Script:
+    def get_script(self, name: str) -> r.Script:
         """One script: active and latest version, draft status, contract, history (EXTENSION)."""
         _check_name(name, "script name")
         return self._script(self._invoke("GetScript", {"name": name}), "GetScript")
 
-    def list_script_versions(self, name: str) -> list[ScriptVersion]:
+    def list_script_versions(self, name: str) -> list[r.ScriptVersion]:
         """Every published version of a script, ascending."""
         _check_name(name, "script name")
         pages = self._pages("ListScriptVersions", {"name": name}, "versions")
         return [self._version(d, "ListScriptVersions") for d in pages]
 
-    def get_script_version(self, name: str, version: int) -> ScriptVersion:
+    def get_script_version(self, name: str, version: int) -> r.ScriptVersion:
         """One published version with its status and contract."""
         _check_name(name, "script name")
         _check_version(version, "version")
         d = self._invoke("GetScriptVersion", {"name": name, "version": version})
         return self._version(d, "GetScriptVersion")
 
-    def get_draft_info(self, name: str) -> DraftInfo:
+    def get_draft_info(self, name: str) -> r.DraftInfo:
         """The draft: compile state, diagnostics, contract (``exists`` False without one)."""
         _check_name(name, "script name")
-        return DraftInfo.from_dict(self._invoke("GetDraftInfo", {"name": name}))
+        return r.DraftInfo.from_dict(self._invoke("GetDraftInfo", {"name": name}))
 
-    def save_script_draft(self, name: str, *, dsl_content: str = "", ir_yaml: str = "") -> DraftInfo:
+    def save_script_draft(self, name: str, *, dsl_content: str = "", ir_yaml: str = "") -> r.DraftInfo:
         """SaveScriptDraft: DSL source or pre-compiled YAML IR."""
         _check_name(name, "script name")
         if not (dsl_content or ir_yaml):
             raise ValueError("save_script_draft needs dsl_content or ir_yaml")
         fields = {"name": name, "dsl_content": dsl_content, "ir_yaml": ir_yaml}
-        return DraftInfo.from_dict(self._invoke("SaveScriptDraft", fields))
+        return r.DraftInfo.from_dict(self._invoke("SaveScriptDraft", fields))
 
-    def compile_script_draft(self, name: str) -> DraftInfo:
+    def compile_script_draft(self, name: str) -> r.DraftInfo:
         """CompileScriptDraft; the draft's state after it (COMPILED, or FAILED with diagnostics)."""
         _check_name(name, "script name")
         d = self._invoke("CompileScriptDraft", {"name": name})
-        return DraftInfo.from_dict({
+        return r.DraftInfo.from_dict({
             "name": name, "exists": True, "status": "COMPILED" if d.get("success") else "FAILED",
             "contract": d.get("contract", {}), "diagnostics": d.get("diagnostics", ()),
             "tools_required": d.get("tools_required", ()),
         })
 
-    def publish_script_draft(self, name: str) -> PublishResult:
+    def publish_script_draft(self, name: str) -> r.PublishResult:
         """PublishScriptDraft: the new version, which is now active, and the one active before."""
         _check_name(name, "script name")
         d = self._invoke("PublishScriptDraft", {"name": name})
-        return PublishResult(self._version(d.get("version", {}), "PublishScriptDraft"),
+        return r.PublishResult(self._version(d.get("version", {}), "PublishScriptDraft"),
                              _int(d.get("previous_active_version")))
 
     def rollback_script(self, name: str, to_version: int, *, expected_active_version: int = 0,
-                        reason: str = "", incident_id: str = "", rollback_id: str = "") -> RollbackResult:
+                        reason: str = "", incident_id: str = "", rollback_id: str = "") -> r.RollbackResult:
         """RollbackScript to ``to_version`` (0 = the previously active version).
 
         The EXTENSION arguments are sent only when the server's descriptors have them
@@ -329,7 +311,7 @@ class ClientBase(ABC):
                   "reason": reason, "incident_id": incident_id, "rollback_id": rollback_id}
         d = self._invoke("RollbackScript", fields)
         script = self._script(d.get("script", {}), "RollbackScript")
-        return RollbackResult(script, _int(d.get("previous_active_version")),
+        return r.RollbackResult(script, _int(d.get("previous_active_version")),
                               _int(d.get("active_version")) or script.active_version)
 
     # ---- threads ----------------------------------------------------------------------------
@@ -386,7 +368,7 @@ class ClientBase(ABC):
         return self._start("TestScriptDraft", fields, cancel)
 
     def watch_thread(self, thread_id: str, *, timeout_s: float,
-                     cancel: threading.Event | None = None) -> Thread:
+                     cancel: threading.Event | None = None) -> r.Thread:
         """Follow a thread until it is terminal or PAUSED (WatchThread; GetThread polling when the
         stream is refused). The client gives up ``timeout_s + run_deadline_margin_s`` after the
         start, cancelling the thread (DEADLINE_EXCEEDED). A set ``cancel`` cancels the thread and
@@ -395,12 +377,12 @@ class ClientBase(ABC):
         _check_timeout(timeout_s, "timeout_s of the watch")
         return _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)
 
-    def get_thread(self, thread_id: str) -> Thread:
+    def get_thread(self, thread_id: str) -> r.Thread:
         """GetThread: status and step progress."""
         _check_name(thread_id, "thread id")
-        return Thread.from_dict(self._invoke("GetThread", {"thread_id": thread_id}))
+        return r.Thread.from_dict(self._invoke("GetThread", {"thread_id": thread_id}))
 
-    def get_thread_result(self, thread_id: str) -> ThreadOutput:
+    def get_thread_result(self, thread_id: str) -> r.ThreadOutput:
         """GetThreadResult, then StreamThreadResult when the output was truncated (the whole output,
         checked for completeness: DATA_LOSS otherwise)."""
         _check_name(thread_id, "thread id")
@@ -408,7 +390,7 @@ class ClientBase(ABC):
 
     def run_thread(self, name: str, version: int, input: Any, *, load_env: bool = True,
                    request_id: str | None = None, timeout_s: float = 60.0,
-                   cancel: threading.Event | None = None, draft: bool = False) -> RunRecord:
+                   cancel: threading.Event | None = None, draft: bool = False) -> r.RunRecord:
         """Create (``draft``: TestScriptDraft, ``version`` ignored), watch until settled, read the result.
 
         A FAILED, PAUSED or CANCELLED thread is returned, not raised. Retries of the create call
@@ -421,42 +403,42 @@ class ClientBase(ABC):
             thread_id = self._create_thread(name, version, input, load_env=load_env, timeout_s=timeout_s,
                                             request_id=request_id, metadata=None, cancel=cancel)
         thread = _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)
-        return RunRecord(thread, _runs.result_of(self, thread))
+        return r.RunRecord(thread, _runs.result_of(self, thread))
 
-    def list_threads(self, *, script_name: str = "", status: str = "") -> list[Thread]:
+    def list_threads(self, *, script_name: str = "", status: str = "") -> list[r.Thread]:
         """ListThreads, newest first, optionally of one script and/or in one status."""
-        if status and status not in THREAD_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(THREAD_STATUSES)}, got {status!r}")
+        if status and status not in r.THREAD_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(r.THREAD_STATUSES)}, got {status!r}")
         fields: dict[str, Any] = {"script_name_filter": script_name}
         if status:
             wire = self._wire("ListThreads")
             fields["status_filter"] = wire.enum_name("ListThreads", "status_filter", status)
-        return [Thread.from_dict(d) for d in self._pages("ListThreads", fields, "threads")]
+        return [r.Thread.from_dict(d) for d in self._pages("ListThreads", fields, "threads")]
 
-    def cancel_thread(self, thread_id: str) -> Thread:
+    def cancel_thread(self, thread_id: str) -> r.Thread:
         """CancelThread (a settled thread is returned unchanged; UNIMPLEMENTED on some platforms)."""
         _check_name(thread_id, "thread id")
-        return Thread.from_dict(self._invoke("CancelThread", {"thread_id": thread_id}))
+        return r.Thread.from_dict(self._invoke("CancelThread", {"thread_id": thread_id}))
 
-    def resume_thread(self, thread_id: str, value: Any) -> Thread:
+    def resume_thread(self, thread_id: str, value: Any) -> r.Thread:
         """ResumeThread with ``step_input_override_json`` = JSON of ``value``."""
         _check_name(thread_id, "thread id")
         fields = {"thread_id": thread_id,
                   "step_input_override_json": _encode_json(value, f"the answer to thread {thread_id}")}
-        return Thread.from_dict(self._invoke("ResumeThread", fields))
+        return r.Thread.from_dict(self._invoke("ResumeThread", fields))
 
     # ---- env, tools, templates ----------------------------------------------------------------
 
-    def list_env_vars(self) -> list[EnvVar]:
+    def list_env_vars(self) -> list[r.EnvVar]:
         """Every tenant env var, with its value (sensitive: kept out of the record's repr)."""
         return [_env_var(d) for d in self._pages("ListEnvVars", {}, "vars")]
 
-    def get_env_var(self, key: str) -> EnvVar:
+    def get_env_var(self, key: str) -> r.EnvVar:
         """One tenant env var, with its value."""
         _check_name(key, "env key")
         return _env_var(self._invoke("GetEnvVar", {"key": key}))
 
-    def set_env_var(self, key: str, value: str) -> EnvVar:
+    def set_env_var(self, key: str, value: str) -> r.EnvVar:
         """SetEnvVar."""
         _check_name(key, "env key")
         return _env_var(self._invoke("SetEnvVar", {"key": key, "value": value}))
@@ -471,32 +453,35 @@ class ClientBase(ABC):
         d = self._invoke("ImportEnvVars", {"vars": _check_keys(values, "values")})
         return [str(k) for k in d.get("keys", ())]
 
-    def get_script_env(self, name: str) -> ScriptEnv:
+    def get_script_env(self, name: str) -> r.ScriptEnv:
         """A script's env overlay (values kept out of the record's repr)."""
         _check_name(name, "script name")
         d = self._invoke("GetScriptEnv", {"name": name})
-        return ScriptEnv(d.get("name", name), dict(d.get("env", {})))
+        return r.ScriptEnv(d.get("name", name), dict(d.get("env", {})))
 
     def update_script_env(self, name: str, set: Mapping[str, str] = _EMPTY,
-                          delete: Sequence[str] = ()) -> ScriptEnv:
+                          delete: Sequence[str] = ()) -> r.ScriptEnv:
         """Set and delete overlay keys in one step; the new overlay."""
         _check_name(name, "script name")
         if isinstance(delete, str):
             raise ValueError(f"delete must be a sequence of keys, not the string {delete!r}")
         fields = {"name": name, "set": _check_keys(set, "set"), "delete": list(delete)}
         d = self._invoke("UpdateScriptEnv", fields)
-        return ScriptEnv(d.get("name", name), dict(d.get("env", {})))
+        return r.ScriptEnv(d.get("name", name), dict(d.get("env", {})))
 
-    def list_tools(self) -> list[Tool]:
+    def list_tools(self) -> list[r.Tool]:
         """The tool catalog."""
-        return [Tool(d.get("tool_id", ""), d.get("name", ""), d.get("version", ""), d.get("description", ""),
-                     d.get("kind", "")) for d in self._pages("ListTools", {}, "tools")]
+        return [
+            r.Tool(d.get("tool_id", ""), d.get("name", ""), d.get("version", ""), d.get("description", ""),
+                   d.get("kind", ""))
+            for d in self._pages("ListTools", {}, "tools")
+        ]
 
-    def list_templates(self) -> list[Template]:
+    def list_templates(self) -> list[r.Template]:
         """The template catalog (no auth needed on the platform)."""
         return [_template(d) for d in self._pages("ListTemplates", {}, "templates")]
 
-    def get_template(self, template_id: str) -> Template:
+    def get_template(self, template_id: str) -> r.Template:
         """One template (no auth needed on the platform)."""
         _check_name(template_id, "template id")
         return _template(self._invoke("GetTemplate", {"id": template_id}))
@@ -508,10 +493,10 @@ class ClientBase(ABC):
         self.close()
 
 
-def _env_var(d: Mapping[str, Any]) -> EnvVar:
-    return EnvVar(d.get("key", ""), d.get("value", ""), _int(d.get("updated_at_ms")))
+def _env_var(d: Mapping[str, Any]) -> r.EnvVar:
+    return r.EnvVar(d.get("key", ""), d.get("value", ""), _int(d.get("updated_at_ms")))
 
 
-def _template(d: Mapping[str, Any]) -> Template:
-    return Template(d.get("id", ""), d.get("name", ""), d.get("description", ""), d.get("dsl_content", ""),
+def _template(d: Mapping[str, Any]) -> r.Template:
+    return r.Template(d.get("id", ""), d.get("name", ""), d.get("description", ""), d.get("dsl_content", ""),
                     dict(d.get("contract", {})))

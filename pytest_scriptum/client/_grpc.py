@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from .._limits import MAX_REQUEST_BYTES, MAX_STREAM_CHUNK_BYTES, RESULT_OUTPUT_CAP_BYTES
 from ._base import ClientBase, Sleep
 from ._errors import ScriptumError, redact
 from ._reflection import reflect
@@ -24,10 +25,10 @@ from ._wire import Wire, to_dict
 
 __all__ = ["CHANNEL_OPTIONS", "GrpcClient"]
 
-MAX_SEND_BYTES = 4 * 1024 * 1024
+MAX_SEND_BYTES = MAX_REQUEST_BYTES
 # GetThreadResult carries up to 4 MiB of output plus steps and yields, and a StreamThreadResult
 # chunk may be up to 16 MiB (the documented clamp): room for both.
-MAX_RECEIVE_BYTES = 20 * 1024 * 1024
+MAX_RECEIVE_BYTES = RESULT_OUTPUT_CAP_BYTES + MAX_STREAM_CHUNK_BYTES
 
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_send_message_length", MAX_SEND_BYTES),

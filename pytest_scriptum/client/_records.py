@@ -212,7 +212,8 @@ class DraftInfo:
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What PublishScriptDraft did: the new (active) version and the one active before (0: none)."""
+    """What PublishScriptDraft did: ``version``, the version it published and activated, and
+    ``previous_active_version``, the one active before (0: none; it is SUPERSEDED now)."""
 
     version: ScriptVersion
     previous_active_version: int
@@ -220,22 +221,30 @@ class PublishResult:
 
 @dataclass(frozen=True)
 class RollbackResult:
-    """What RollbackScript did."""
+    """What RollbackScript did: ``script`` as it is after the rollback (its activation history has
+    the new ROLLBACK entry), the version active before and the one active now."""
 
     script: Script
     previous_active_version: int
     active_version: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PendingAsk:
-    """An ``ask`` a PAUSED thread waits on (EXTENSION)."""
+    """An ``ask`` a PAUSED thread waits on (EXTENSION); keyword-only, its fields are all strings."""
 
     step_path: str
     label: str
     prompt: str = ""
     type: str = "text"
     options: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PendingAsk:
+        return cls(
+            step_path=d.get("step_path", ""), label=d.get("label", ""), prompt=d.get("prompt", ""),
+            type=d.get("type", "text") or "text", options=tuple(d.get("options", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -292,9 +301,7 @@ class Thread:
             finished_at_ms=_int(d.get("finished_at_ms")), load_env=bool(d.get("load_env", False)),
             draft=bool(d.get("draft", False)), env_keys=tuple(d.get("env_keys", ())),
             metadata=dict(d.get("metadata", {})),
-            pending_ask=None if not ask else PendingAsk(
-                ask.get("step_path", ""), ask.get("label", ""), ask.get("prompt", ""),
-                ask.get("type", "text") or "text", tuple(ask.get("options", ()))),
+            pending_ask=PendingAsk.from_dict(ask) if ask else None,
         )
 
 
@@ -364,11 +371,12 @@ class ScriptEnv:
 
 @dataclass(frozen=True)
 class Health:
-    """HealthCheck's answer."""
+    """HealthCheck's answer: ``status`` ("SERVING" when healthy), the server's ``version`` string
+    and ``uptime_seconds`` since it started."""
 
     status: str
     version: str
-    uptime_seconds: int
+    uptime_seconds: int = 0  # 0 when the server does not say
 
 
 @dataclass(frozen=True)
@@ -376,8 +384,10 @@ class Tool:
     """A catalog tool."""
 
     tool_id: str
-    name: str
-    version: str
+    """The catalog id, e.g. ``native.echo``; the other fields are "" when the catalog omits them
+    (``name`` is what ``context.tool(name)`` calls)."""
+    name: str = ""
+    version: str = ""
     description: str = ""
     kind: str = ""
 

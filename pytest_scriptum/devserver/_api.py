@@ -313,16 +313,7 @@ class ScriptumApi:
             raise precondition(f"the draft of {request.name!r} failed to compile; fix it and save it again")
         program = program_of_bundle(draft.dsl_content)
         return self._create_thread(
-            org,
-            script=request.name,
-            requested_version=0,
-            version=0,
-            program=program,
-            input_json=request.input_json,
-            timeout=request.timeout,
-            metadata=dict(request.metadata),
-            load_env=request.load_env,
-            draft=True,
+            org, request, script=request.name, requested_version=0, version=0, program=program, draft=True
         )
 
     def PublishScriptDraft(
@@ -410,32 +401,29 @@ class ScriptumApi:
         version = self._resolve_version(org, request.script_name, request.version)
         return self._create_thread(
             org,
+            request,
             script=request.script_name,
             requested_version=request.version,
             version=version,
             program=self.store.program(org, request.script_name, version),
-            input_json=request.input_json,
-            timeout=request.timeout,
-            metadata=dict(request.metadata),
-            load_env=request.load_env,
             draft=False,
         )
 
     def _create_thread(
         self,
         org: str,
+        run: pb.CreateThreadRequest | pb.TestScriptDraftRequest,
         *,
         script: str,
         requested_version: int,
         version: int,
         program: Program,
-        input_json: str,
-        timeout: str,
-        metadata: dict[str, str],
-        load_env: bool,
         draft: bool,
     ) -> pb.CreateThreadResponse:
-        timeout_s = parse_timeout(timeout)
+        """A new thread (or, for a repeated request id, the existing one); ``run`` gives its input,
+        timeout, metadata and env flag (both requests have them)."""
+        input_json, load_env, metadata = run.input_json, run.load_env, dict(run.metadata)
+        timeout_s = parse_timeout(run.timeout)
         event = check_input_json(input_json)
         self._inputs.check(program.contract, event, f"{script} {'draft' if draft else f'v{version}'}")
         new = NewThread(

@@ -10,36 +10,27 @@ gives a draft that compiles and runs here.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 
 __all__ = ["TEMPLATES", "TOOLS", "TOOL_NAMES", "Template", "template_info"]
 
+
+def _native(name: str, description: str) -> pb.Tool:
+    """A native tool of the dev server's worker (all at version 1.0.0)."""
+    return pb.Tool(
+        tool_id=f"native.{name}", name=name, version="1.0.0", description=description, kind="native"
+    )
+
+
 TOOLS: tuple[pb.Tool, ...] = (
-    pb.Tool(
-        tool_id="native.echo",
-        name="echo",
-        version="1.0.0",
-        description="Returns its inputs unchanged: context.tool('echo', **inputs) -> inputs.",
-        kind="native",
-    ),
-    pb.Tool(
-        tool_id="native.file_read",
-        name="file_read",
-        version="1.0.0",
-        description="Reads a UTF-8 text file: context.tool('file_read', path=...) -> {'content': str}.",
-        kind="native",
-    ),
-    pb.Tool(
-        tool_id="native.http_request",
-        name="http_request",
-        version="1.0.0",
-        description=(
-            "An HTTP request: context.tool('http_request', url=..., method='GET', body=None, "
-            "headers={}) -> {'status': int, 'body': str}."
-        ),
-        kind="native",
+    _native("echo", "Returns its inputs unchanged: context.tool('echo', **inputs) -> inputs."),
+    _native("file_read", "Reads a UTF-8 text file: context.tool('file_read', path=...) -> {'content': str}."),
+    _native(
+        "http_request",
+        "An HTTP request: context.tool('http_request', url=..., method='GET', body=None, "
+        "headers={}) -> {'status': int, 'body': str}.",
     ),
 )
 TOOL_NAMES: frozenset[str] = frozenset(tool.name for tool in TOOLS)
@@ -47,7 +38,8 @@ TOOL_NAMES: frozenset[str] = frozenset(tool.name for tool in TOOLS)
 
 @dataclass(frozen=True)
 class Template:
-    """One catalog entry; `dsl_content` is a bundle (contract + handler)."""
+    """One catalog entry (positional: id, name, description, tags, dsl_content); `dsl_content` is a
+    bundle (contract + handler)."""
 
     id: str
     name: str
@@ -56,13 +48,8 @@ class Template:
     dsl_content: str
 
 
-TEMPLATES: tuple[Template, ...] = (
-    Template(
-        id="receipt-classifier",
-        name="Receipt classifier",
-        description="Classifies one receipt into a category and normalises its amount.",
-        tags=("finance", "starter"),
-        dsl_content="""### contract.scriptum ###
+# The bundles (contract + handler) of the catalog's templates.
+_RECEIPT_CLASSIFIER = """### contract.scriptum ###
 script "receipt-classifier"
   Classifies one receipt.
 version "1.0.0"
@@ -86,14 +73,9 @@ def handler(event, context):
     with context.step("normalise"):
         cents = round(event["amount"] * 100)
     return {"category": category, "amount_cents": cents, "currency": event.get("currency", "EUR")}
-""",
-    ),
-    Template(
-        id="human-approval",
-        name="Human approval",
-        description="Pauses for a human decision (ask), then reports it.",
-        tags=("human-in-the-loop",),
-        dsl_content="""### contract.scriptum ###
+"""
+
+_HUMAN_APPROVAL = """### contract.scriptum ###
 script "human-approval"
   Asks a reviewer to approve or reject a request.
 input
@@ -109,14 +91,9 @@ def handler(event, context):
         "Approve", prompt=f"Approve {event['request']}?", type="text", options=["approve", "reject"]
     )
     return {"decision": decision, "request": event["request"]}
-""",
-    ),
-    Template(
-        id="http-fetch",
-        name="HTTP fetch",
-        description="Fetches a URL with the native http_request tool and reports its status.",
-        tags=("tools",),
-        dsl_content="""### contract.scriptum ###
+"""
+
+_HTTP_FETCH = """### contract.scriptum ###
 script "http-fetch"
   Fetches one URL.
 input
@@ -131,7 +108,21 @@ def handler(event, context):
     headers = {"user-agent": context.env.get("USER_AGENT", "scriptum-devserver")}
     response = context.tool("http_request", url=event["url"], headers=headers)
     return {"status": response["status"], "length": len(response["body"])}
-""",
+"""
+
+TEMPLATES: tuple[Template, ...] = (
+    Template(
+        "receipt-classifier", "Receipt classifier",
+        "Classifies one receipt into a category and normalises its amount.",
+        ("finance", "starter"), _RECEIPT_CLASSIFIER,
+    ),
+    Template(
+        "human-approval", "Human approval", "Pauses for a human decision (ask), then reports it.",
+        ("human-in-the-loop",), _HUMAN_APPROVAL,
+    ),
+    Template(
+        "http-fetch", "HTTP fetch", "Fetches a URL with the native http_request tool and reports its status.",
+        ("tools",), _HTTP_FETCH,
     ),
 )
 
@@ -145,12 +136,5 @@ def template_info(template_id: str) -> pb.TemplateInfo | None:
         if template.id == template_id:
             compiled = compile_bundle(template.dsl_content)
             contract = compiled.program.contract if compiled.program is not None else pb.ScriptContract()
-            return pb.TemplateInfo(
-                id=template.id,
-                name=template.name,
-                description=template.description,
-                dsl_content=template.dsl_content,
-                contract=contract,
-                tags=template.tags,
-            )
+            return pb.TemplateInfo(**asdict(template), contract=contract)
     return None

@@ -1,6 +1,12 @@
-"""Promotion evidence: the JSON bundle and its schema, JUnit properties, Allure results, redaction."""
+"""Promotion evidence, as pure writers of a session's outcome: the JSON bundle and its schema
+(``bundle``), JUnit properties (``junit``), Allure results (``allure``), the terminal summary
+(``summary``) and the one redactor they all use (``redaction``).
 
-from pytest_scriptum.evidence._wiring import publish_session_evidence, register_test_evidence
+Nothing here imports the session layer, grpc or httpx: ``from pytest_scriptum.evidence import
+read_bundle`` loads the standard library and, to validate, jsonschema. The writers that need more
+(``allure`` reads expectations and diffs) are imported by name, not from this package.
+"""
+
 from pytest_scriptum.evidence.bundle import (
     SCHEMA_VERSION,
     InvalidBundleError,
@@ -18,9 +24,7 @@ __all__ = [
     "Redactor",
     "build_bundle",
     "bundle_schema",
-    "publish_session_evidence",
     "read_bundle",
-    "register_test_evidence",
     "validate_bundle",
     "write_bundle",
 ]

@@ -2,9 +2,11 @@
 rollback results, ``environment.properties`` and ``executor.json``.
 
 Only used when allure-pytest is active (``--alluredir``); ``allure`` is imported lazily, so the
-plugin works without it. Per-test evidence goes through allure-pytest's own API in the process
-that ran the test (each xdist worker, the verification child). Session results are written as
-Allure result files by the process that owns the gate, at session finish: after allure-pytest
+plugin works without it. Per-test evidence goes through allure-pytest's public API
+(``allure.dynamic``, ``allure.attach``) in the process that ran the test (each xdist worker, the
+verification child); the thread's steps, which need allure-pytest's internals, are returned as
+data for ``_compat.add_allure_steps``. Session results are written as Allure result files from the
+session's outcome by the process that owns the gate, at session finish: after allure-pytest
 cleaned the directory (``--clean-alluredir`` acts at configure) and after the verification
 child wrote its own results into the same directory.
 """
@@ -15,37 +17,34 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 from pytest_scriptum import expect
-from pytest_scriptum.evidence.redaction import Redactor
-from pytest_scriptum.gate import Verdict
-from pytest_scriptum.markers import UNSET, Expectation
-from pytest_scriptum.preflight import Preflight
-from pytest_scriptum.rollback import RollbackResult
-from pytest_scriptum.runner import ThreadResult
+from pytest_scriptum._compat import AllureStep
+from pytest_scriptum.evidence._files import write_atomic
+from pytest_scriptum.spec import UNSET
+
+if TYPE_CHECKING:
+    from pytest_scriptum.evidence.redaction import Redactor
+    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.rollback import RollbackResult
+    from pytest_scriptum.runner import ThreadResult
+    from pytest_scriptum.spec import Expectation
 
 __all__ = [
     "ROLLBACK_RESULT_STATUS",
-    "SessionFacts",
-    "allure_active",
-    "allure_dir",
     "expectation_data",
     "record_smoke_test",
     "run_label",
+    "thread_steps",
     "write_session_results",
 ]
 
-_LISTENER = "allure_listener"  # the name allure-pytest registers its listener under
 _LOG_TAIL = 256 * 1024  # bytes of the verification log attached to the rollback result
 
 # Rollback status -> Allure status of the "scriptum rollback" result: passed only when the
@@ -64,17 +63,6 @@ ROLLBACK_RESULT_STATUS: dict[str, str] = {
 _GATE_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "broken"}
 # The platform's step status -> Allure's (a step still running when the thread settled is unknown).
 _STEP_STATUS = {"COMPLETED": "passed", "FAILED": "failed", "PAUSED": "skipped", "CANCELLED": "skipped"}
-
-
-def allure_active(config: pytest.Config) -> bool:
-    """allure-pytest is installed and writing results (``--alluredir`` was given)."""
-    return config.pluginmanager.get_plugin(_LISTENER) is not None
-
-
-def allure_dir(config: pytest.Config) -> Path | None:
-    """The results directory when allure-pytest is active."""
-    path = getattr(config.option, "allure_report_dir", None)
-    return Path(path).resolve() if path and allure_active(config) else None
 
 
 def run_label(version: int | None, verification_of: int | None) -> str:
@@ -117,45 +105,35 @@ def _allure() -> Any:
     return importlib.import_module("allure")
 
 
-def _current_test(config: pytest.Config) -> Any:
-    """allure-pytest's result object of the running test (None if it is not reachable)."""
-    logger = getattr(config.pluginmanager.get_plugin(_LISTENER), "allure_logger", None)
-    return logger.get_test(None) if logger is not None else None
-
-
-def _add_steps(config: pytest.Config, result: ThreadResult, redactor: Redactor) -> None:
+def thread_steps(result: ThreadResult, redactor: Redactor, *, test_start_ms: int | None) -> list[AllureStep]:
     """The thread's steps as Allure steps named by their path, at their real times.
 
     Steps carry the platform's start and finish times (ms since the epoch). A step without them
-    is placed so that the thread ends when the test's Allure timeline starts (the run finished
-    before the test body ran). Nested steps ("1.0" inside "1") are listed in path order, flat:
-    the path in each name shows the nesting.
+    is placed so that the thread ends when the test's Allure timeline starts (``test_start_ms``;
+    now when unknown): the run finished before the test body ran. Nested steps ("1.0" inside
+    "1") are listed in path order, flat: the path in each name shows the nesting.
     """
-    test = _current_test(config)
-    if test is None:
-        return
-    model = importlib.import_module("allure_commons.model2")
-    fallback_end = round(result.finished_at * 1000) if result.finished_at is not None else int(
-        test.start or time.time() * 1000
-    )
+    if result.finished_at is not None:
+        fallback_end = round(result.finished_at * 1000)
+    else:
+        fallback_end = test_start_ms or int(time.time() * 1000)
+    steps = []
     for step in result.steps:
         stop = step.finished_at_ms or fallback_end
         begin = step.started_at_ms or stop - round(step.duration_ms)
-        details = model.StatusDetails(message=redactor.text(step.error)) if step.error else None
-        test.steps.append(
-            model.TestStepResult(
+        steps.append(
+            AllureStep(
                 name=redactor.text(f"step {step.path} {step.name}"),
                 status=_STEP_STATUS.get(step.status, "broken"),
-                statusDetails=details,
-                stage="finished",
-                start=begin,
-                stop=max(stop, begin),
+                start_ms=begin,
+                stop_ms=max(stop, begin),
+                message=redactor.text(step.error) if step.error else None,
             )
         )
+    return steps
 
 
 def record_smoke_test(
-    config: pytest.Config,
     *,
     script: str | None,
     version: int | None,
@@ -167,7 +145,7 @@ def record_smoke_test(
     mismatches: Sequence[expect.Mismatch],
     redactor: Redactor,
 ) -> None:
-    """Labels, link, attachments and steps of the running smoke test (call from its reports)."""
+    """Labels, link and attachments of the running smoke test (call from its reports)."""
     allure = _allure()
     json_type, text_type = allure.attachment_type.JSON, allure.attachment_type.TEXT
     dynamic = allure.dynamic
@@ -217,37 +195,13 @@ def record_smoke_test(
             diff = expect.json_diff(expectation.output, result.output, subset=expectation.match == "subset")
             if diff:
                 allure.attach(redactor.text(diff), name="diff", attachment_type=text_type)
-    _add_steps(config, result, redactor)
 
 
 # -- session results (the process that owns the gate) ------------------------------------------
 
 
-@dataclass(frozen=True)
-class SessionFacts:
-    """What the session-level Allure files say."""
-
-    script: str | None
-    candidate_version: int | None
-    endpoint: str | None
-    transport: str
-    verdict: Verdict
-    preflight: Preflight | None
-    rollback: RollbackResult | None
-    incident: str | None
-    started_at: str
-    exit_code: int | None
-
-
 def _ms(timestamp: str) -> int:
     return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}", dir=path.parent)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
 
 
 class _ResultWriter:
@@ -260,7 +214,7 @@ class _ResultWriter:
 
     def attachment(self, name: str, body: str, *, mime: str, ext: str) -> dict[str, str]:
         source = f"{uuid.uuid4()}-attachment.{ext}"
-        _write(self.directory / source, self.redactor.text(body).encode("utf-8"))
+        write_atomic(self.directory / source, self.redactor.text(body))
         return {"name": name, "source": source, "type": mime}
 
     def json_attachment(self, name: str, value: Any) -> dict[str, str]:
@@ -281,21 +235,21 @@ class _ResultWriter:
             **data,
         }
         path = self.directory / f"{key}-result.json"
-        _write(path, self.redactor.text(json.dumps(body, indent=2, ensure_ascii=False)).encode("utf-8"))
+        write_atomic(path, self.redactor.text(json.dumps(body, indent=2, ensure_ascii=False)))
         return path
 
 
-def _labels(facts: SessionFacts, suite: str) -> list[dict[str, str]]:
+def _labels(outcome: SessionOutcome, suite: str) -> list[dict[str, str]]:
     labels = [
         {"name": "parentSuite", "value": "scriptum promotion"},
         {"name": "suite", "value": suite},
         {"name": "tag", "value": "scriptum-promotion"},
         {"name": "framework", "value": "pytest-scriptum"},
     ]
-    if facts.script:
-        labels.append({"name": "scriptum.script", "value": facts.script})
-    if facts.candidate_version is not None:
-        labels.append({"name": "scriptum.version", "value": str(facts.candidate_version)})
+    if outcome.script:
+        labels.append({"name": "scriptum.script", "value": outcome.script})
+    if outcome.candidate_version is not None:
+        labels.append({"name": "scriptum.version", "value": str(outcome.candidate_version)})
     return labels
 
 
@@ -306,11 +260,11 @@ def _step(name: str, status: str, start: int, stop: int, message: str | None = N
     return step
 
 
-def _gate_result(writer: _ResultWriter, facts: SessionFacts, start: int, stop: int) -> Path:
-    verdict = facts.verdict
+def _gate_result(writer: _ResultWriter, outcome: SessionOutcome, start: int, stop: int) -> Path:
+    verdict = outcome.verdict
     steps = []
-    if facts.preflight is not None:
-        for item in sorted(facts.preflight.items, key=lambda i: i.name):
+    if outcome.preflight is not None:
+        for item in sorted(outcome.preflight.items, key=lambda i: i.name):
             steps.append(_step(f"preflight {item.name}", "passed" if item.ok else "failed", start, start,
                                None if item.ok else item.detail))
     counts = verdict.counts
@@ -335,25 +289,25 @@ def _gate_result(writer: _ResultWriter, facts: SessionFacts, start: int, stop: i
         "errors": counts.errors,
         "skipped": counts.skipped,
         "critical_failed": list(counts.critical_failed),
-        "exit_code": facts.exit_code,
-        "endpoint": facts.endpoint,
+        "exit_code": outcome.exit_code,
+        "endpoint": outcome.endpoint,
     }
     attachments = [writer.json_attachment("gate", gate)]
-    if facts.preflight is not None:
-        attachments.append(writer.json_attachment("preflight", facts.preflight.as_dict()))
+    if outcome.preflight is not None:
+        attachments.append(writer.json_attachment("preflight", outcome.preflight.as_dict()))
     return writer.result(
         {
-            "name": f"scriptum gate {facts.script} v{facts.candidate_version}: {verdict.decision}",
-            "fullName": f"scriptum.gate.{facts.script}.v{facts.candidate_version}",
+            "name": f"scriptum gate {outcome.script} v{outcome.candidate_version}: {verdict.decision}",
+            "fullName": f"scriptum.gate.{outcome.script}.v{outcome.candidate_version}",
             "status": _GATE_STATUS[verdict.decision],
             "statusDetails": {"message": f"{verdict.decision}: {verdict.reason}"},
-            "description": f"Promotion gate of {facts.script} v{facts.candidate_version} at endpoint "
-            f"{facts.endpoint}: {verdict.reason}",
+            "description": f"Promotion gate of {outcome.script} v{outcome.candidate_version} at endpoint "
+            f"{outcome.endpoint}: {verdict.reason}",
             "start": start,
             "stop": stop,
-            "labels": _labels(facts, "gate"),
-            "links": [writer.issue_link(facts.incident)] if facts.incident else [],
-            "parameters": [{"name": "endpoint", "value": str(facts.endpoint)}],
+            "labels": _labels(outcome, "gate"),
+            "links": [writer.issue_link(outcome.incident)] if outcome.incident else [],
+            "parameters": [{"name": "endpoint", "value": str(outcome.endpoint)}],
             "attachments": attachments,
             "steps": steps,
         }
@@ -370,7 +324,7 @@ def _tail(path: str | None) -> str | None:
         return log.read().decode("utf-8", errors="replace")
 
 
-def _rollback_result(writer: _ResultWriter, facts: SessionFacts, rollback: RollbackResult,
+def _rollback_result(writer: _ResultWriter, outcome: SessionOutcome, rollback: RollbackResult,
                      start: int, stop: int) -> Path:
     status = ROLLBACK_RESULT_STATUS[rollback.status]
     target = f"v{rollback.to_version}" if rollback.to_version is not None else "(no target)"
@@ -425,7 +379,7 @@ def _rollback_result(writer: _ResultWriter, facts: SessionFacts, rollback: Rollb
             "start": start,
             "stop": stop,
             "labels": [
-                *_labels(facts, "rollback"),
+                *_labels(outcome, "rollback"),
                 {"name": "scriptum.rollback.status", "value": rollback.status},
             ],
             "links": [writer.issue_link(rollback.incident)] if rollback.incident else [],
@@ -449,7 +403,7 @@ def _properties(values: Mapping[str, str]) -> str:
 
 def write_session_results(
     directory: Path,
-    facts: SessionFacts,
+    outcome: SessionOutcome,
     redactor: Redactor,
     *,
     link_patterns: Mapping[str, str] | None = None,
@@ -458,30 +412,30 @@ def write_session_results(
     and ``executor.json``; returns the files written. Call once, from the gate's owner."""
     directory.mkdir(parents=True, exist_ok=True)
     writer = _ResultWriter(directory, redactor, link_patterns or {})
-    start, stop = _ms(facts.started_at), int(time.time() * 1000)
-    written = [_gate_result(writer, facts, start, stop)]
-    rollback = facts.rollback
+    start, stop = _ms(outcome.started_at), _ms(outcome.finished_at)
+    written = [_gate_result(writer, outcome, start, stop)]
+    rollback = outcome.rollback
     if rollback is not None and rollback.status != "not_needed":
-        written.append(_rollback_result(writer, facts, rollback, start, stop))
+        written.append(_rollback_result(writer, outcome, rollback, start, stop))
     environment = {
-        "scriptum.script": str(facts.script),
-        "scriptum.candidate_version": str(facts.candidate_version),
-        "scriptum.endpoint": str(facts.endpoint),
-        "scriptum.transport": facts.transport,
-        "scriptum.verdict": facts.verdict.decision,
+        "scriptum.script": str(outcome.script),
+        "scriptum.candidate_version": str(outcome.candidate_version),
+        "scriptum.endpoint": str(outcome.endpoint),
+        "scriptum.transport": outcome.transport,
+        "scriptum.verdict": outcome.verdict.decision,
         "scriptum.rollback.status": rollback.status if rollback is not None else "none",
         "scriptum.rollback.to": str(rollback.to_version) if rollback and rollback.to_version else "",
-        "scriptum.incident": facts.incident or "",
+        "scriptum.incident": outcome.incident or "",
     }
     env_path = directory / "environment.properties"
-    _write(env_path, redactor.text(_properties(environment)).encode("utf-8"))
+    write_atomic(env_path, redactor.text(_properties(environment)))
     executor = {
         "name": "pytest-scriptum",
         "type": "pytest",
-        "buildName": f"{facts.script} v{facts.candidate_version}: gate {facts.verdict.decision}, rollback "
-        f"{rollback.status if rollback is not None else 'none'}",
-        "reportName": f"pytest-scriptum {facts.script} v{facts.candidate_version} ({facts.endpoint})",
+        "buildName": f"{outcome.script} v{outcome.candidate_version}: gate {outcome.verdict.decision}, "
+        f"rollback {rollback.status if rollback is not None else 'none'}",
+        "reportName": f"pytest-scriptum {outcome.script} v{outcome.candidate_version} ({outcome.endpoint})",
     }
     executor_path = directory / "executor.json"
-    _write(executor_path, redactor.text(json.dumps(executor, indent=2)).encode("utf-8"))
+    write_atomic(executor_path, redactor.text(json.dumps(executor, indent=2)))
     return [*written, env_path, executor_path]

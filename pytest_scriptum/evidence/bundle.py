@@ -1,23 +1,23 @@
 """The JSON evidence bundle (DESIGN.md section 4): one file a reviewer or a postmortem can trust.
 
 Its JSON Schema ships with the package (``bundle.schema.json``, Draft 2020-12);
-``validate_bundle`` checks a bundle against it.
+``validate_bundle`` checks a bundle against it. Reading and validating a bundle needs the
+standard library and jsonschema only: nothing of the plugin, grpc or httpx is imported.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_scriptum.evidence.redaction import Redactor
-from pytest_scriptum.gate import Verdict
+from pytest_scriptum.evidence._files import write_atomic
+
+if TYPE_CHECKING:
+    from pytest_scriptum.evidence.redaction import Redactor
+    from pytest_scriptum.outcome import SessionOutcome
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,7 +25,6 @@ __all__ = [
     "build_bundle",
     "bundle_schema",
     "read_bundle",
-    "utc_now",
     "validate_bundle",
     "write_bundle",
 ]
@@ -38,47 +37,27 @@ class InvalidBundleError(ValueError):
     """A bundle that does not match the shipped schema; the message lists every problem and where."""
 
 
-def utc_now() -> str:
-    """An ISO-8601 UTC timestamp."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def build_bundle(
-    *,
-    role: str,
-    script: str | None,
-    candidate_version: int | None,
-    endpoint: str | None,
-    transport: str,
-    started_at: str,
-    finished_at: str,
-    verdict: Verdict,
-    exit_code: int,
-    preflight: dict[str, Any] | None,
-    tests: Sequence[dict[str, Any]],
-    rollback: dict[str, Any] | None,
-    incident: str | None,
-    verification_of: int | None = None,
-    api: dict[str, Any] | None = None,
-    secrets: Iterable[str | None] = (),
-) -> dict[str, Any]:
-    """Assemble the bundle; values of env keys are never inputs here, and ``secrets`` are masked."""
+def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> dict[str, Any]:
+    """The bundle of a session's outcome; values of env keys are never in it, and what
+    ``redactor`` knows is masked."""
+    verdict = outcome.verdict
     counts, config = verdict.counts, verdict.config
+    preflight = outcome.preflight
     bundle = {
         "schema_version": SCHEMA_VERSION,
-        "role": role,
-        "verification_of": verification_of,
-        "script": script,
-        "candidate_version": candidate_version,
-        "endpoint": endpoint,
-        "transport": transport,
-        "started_at": started_at,
-        "finished_at": finished_at,
+        "role": outcome.role,
+        "verification_of": outcome.verification_of,
+        "script": outcome.script,
+        "candidate_version": outcome.candidate_version,
+        "endpoint": outcome.endpoint,
+        "transport": outcome.transport,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
         "verdict": verdict.decision,
         "reason": verdict.reason,
-        "exit_code": exit_code,
-        "incident": incident,
-        "api": api,
+        "exit_code": outcome.exit_code,
+        "incident": outcome.incident,
+        "api": preflight.api.as_dict() if preflight is not None and preflight.api is not None else None,
         "gate": {
             "min_pass_rate": config.min_pass_rate,
             "min_tests": config.min_tests,
@@ -89,22 +68,19 @@ def build_bundle(
             "skipped": counts.skipped,
             "critical_failed": list(counts.critical_failed),
         },
-        "preflight": preflight,
-        "tests": list(tests),
-        "rollback": rollback,
+        "preflight": preflight.as_dict() if preflight is not None else None,
+        "tests": [test.as_dict() for test in outcome.tests],
+        "rollback": outcome.rollback.as_dict() if outcome.rollback is not None else None,
     }
-    redacted: dict[str, Any] = Redactor(secrets).data(bundle)
+    if redactor is None:
+        return bundle
+    redacted: dict[str, Any] = redactor.data(bundle)
     return redacted
 
 
 def write_bundle(path: Path, bundle: dict[str, Any]) -> None:
-    """Write atomically, so a reader never sees half a bundle."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-    with os.fdopen(fd, "w") as out:
-        json.dump(bundle, out, indent=2, sort_keys=False)
-        out.write("\n")
-    os.replace(tmp, path)
+    """Write atomically, so a reader never sees half a bundle (permissions: 0666 less the umask)."""
+    write_atomic(path, json.dumps(bundle, indent=2, sort_keys=False) + "\n")
 
 
 @cache

@@ -1,22 +1,22 @@
 """JUnit XML evidence: per-test ``scriptum.*`` properties and the session's suite properties.
 
-Per-test properties travel in ``item.user_properties`` (they cross the xdist channel with the
-teardown report). Suite properties cannot use ``record_testsuite_property`` (it does not work
-under xdist), so the process that owns the gate adds them to pytest's ``LogXML`` object itself,
-from its ``pytest_sessionfinish`` (tryfirst), before junitxml writes the file.
+Pure: these functions return ``(name, value)`` pairs. Per-test properties travel in
+``item.user_properties`` (they cross the xdist channel with the teardown report); the gate's
+owner hands the suite properties to pytest's JUnit writer (``_compat.add_junit_suite_properties``)
+before junitxml writes the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pytest
-from _pytest.junitxml import xml_key
+if TYPE_CHECKING:
+    from pytest_scriptum.evidence.redaction import Redactor
+    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.runner import ThreadResult
 
-from pytest_scriptum.evidence.redaction import Redactor
-from pytest_scriptum.rollback import RollbackResult
-
-__all__ = ["TEST_PROPERTIES", "add_suite_properties", "ensure_test_properties", "suite_properties"]
+__all__ = ["TEST_PROPERTIES", "missing_test_properties", "suite_properties", "thread_properties"]
 
 TEST_PROPERTIES = (
     "scriptum.script",
@@ -27,61 +27,67 @@ TEST_PROPERTIES = (
 )
 
 
-def ensure_test_properties(item: pytest.Item, *, script: str | None, version: int | None) -> None:
-    """Give a smoke test that never got a thread (a platform error, a runner-only test) its script
-    and version, so every smoke test case in the XML says what it was pinned to."""
-    present = {name for name, _ in item.user_properties}
-    if "scriptum.script" not in present and script:
-        item.user_properties.append(("scriptum.script", script))
-    if "scriptum.version" not in present and version is not None:
-        item.user_properties.append(("scriptum.version", version))
+def thread_properties(result: ThreadResult) -> list[tuple[str, object]]:
+    """The properties of a smoke test whose thread ran (``scriptum.error_code`` when it has one)."""
+    properties: list[tuple[str, object]] = [
+        ("scriptum.script", result.script),
+        ("scriptum.version", result.version),
+        ("scriptum.thread_id", result.thread_id),
+        ("scriptum.status", result.status),
+        ("scriptum.duration_ms", round(result.duration_s * 1000.0, 3)),
+    ]
+    if result.error_code:
+        properties.append(("scriptum.error_code", result.error_code))
+    return properties
 
 
-def suite_properties(
-    *,
-    verdict: str,
-    candidate_version: int | None,
-    rollback: RollbackResult | None,
-    rollback_target: int | None,
-    incident: str | None,
-    verification_of: int | None,
-) -> list[tuple[str, str]]:
-    """The ``scriptum.*`` suite properties, all strings ("" for "none").
+def missing_test_properties(
+    present: Iterable[str], *, script: str | None, version: int | None
+) -> list[tuple[str, object]]:
+    """Script and version for a smoke test that never got a thread (a platform error, a runner-only
+    test), so every smoke test case in the XML says what it was pinned to. ``present``: the
+    property names the test already has."""
+    names = set(present)
+    missing: list[tuple[str, object]] = []
+    if "scriptum.script" not in names and script:
+        missing.append(("scriptum.script", script))
+    if "scriptum.version" not in names and version is not None:
+        missing.append(("scriptum.version", version))
+    return missing
+
+
+def suite_properties(outcome: SessionOutcome, redactor: Redactor | None = None) -> list[tuple[str, str]]:
+    """The ``scriptum.*`` suite properties, all strings ("" for "none"), masked by ``redactor``.
 
     A verification re-run's file says so (``scriptum.role``) and names the candidate it
     verifies a rollback from; its own rollback status is decided by the parent session.
     """
-    if verification_of is not None:
-        return [
+    verdict = outcome.verdict.decision
+    version = outcome.candidate_version
+    if outcome.verification_of is not None:
+        properties = [
             ("scriptum.role", "verification"),
             ("scriptum.verdict", verdict),
-            ("scriptum.candidate_version", str(verification_of)),
-            ("scriptum.verified_version", _text(candidate_version)),
-            ("scriptum.rollback.to", _text(candidate_version)),
-            ("scriptum.incident", _text(incident)),
+            ("scriptum.candidate_version", str(outcome.verification_of)),
+            ("scriptum.verified_version", _text(version)),
+            ("scriptum.rollback.to", _text(version)),
+            ("scriptum.incident", _text(outcome.incident)),
         ]
-    to = rollback.to_version if rollback is not None else rollback_target
-    return [
-        ("scriptum.role", "candidate"),
-        ("scriptum.verdict", verdict),
-        ("scriptum.candidate_version", _text(candidate_version)),
-        # No rollback object: the gate was inconclusive, so nothing was attempted.
-        ("scriptum.rollback.status", rollback.status if rollback is not None else "none"),
-        ("scriptum.rollback.to", _text(to)),
-        ("scriptum.incident", _text(incident)),
-    ]
-
-
-def add_suite_properties(
-    config: pytest.Config, properties: Sequence[tuple[str, str]], redactor: Redactor
-) -> bool:
-    """Add the properties to this session's JUnit file; False when ``--junitxml`` is not in use."""
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return False
-    for name, value in properties:
-        xml.add_global_property(name, redactor.text(value))
-    return True
+    else:
+        rollback = outcome.rollback
+        target = outcome.preflight.target if outcome.preflight is not None else None
+        properties = [
+            ("scriptum.role", "candidate"),
+            ("scriptum.verdict", verdict),
+            ("scriptum.candidate_version", _text(version)),
+            # No rollback object: the gate was inconclusive, so nothing was attempted.
+            ("scriptum.rollback.status", rollback.status if rollback is not None else "none"),
+            ("scriptum.rollback.to", _text(rollback.to_version if rollback is not None else target)),
+            ("scriptum.incident", _text(outcome.incident)),
+        ]
+    if redactor is None:
+        return properties
+    return [(name, redactor.text(value)) for name, value in properties]
 
 
 def _text(value: object) -> str:

@@ -1,9 +1,10 @@
 """Scrubbing known secrets (the session's bearer token) out of evidence before it is written.
 
 The platform's env reads return values, but the plugin keeps none of them: preflight reduces them
-to keys and fingerprints on the spot. So the one secret the plugin holds is the token. Every
-evidence writer passes its text through a ``Redactor`` anyway, so a token echoed back in an
-error message by a server or a proxy can never reach a file.
+to keys and fingerprints on the spot. So the one secret the plugin holds is the token. Each
+process builds one ``Redactor`` from every token it knows (``_session.resources``) and every
+evidence writer (bundle, JUnit, Allure, terminal summary) passes its text through that one, so a
+token echoed back in an error message by a server or a proxy can never reach a file.
 """
 
 from __future__ import annotations

@@ -1,21 +1,16 @@
-"""Fixtures of the client tests: one embedded server per module on real loopback sockets."""
+"""Fixtures of the client tests: one embedded server per module on real loopback sockets, driven
+and read through a ``kit.Platform`` (its admin API: faults and counters)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from client_testkit import (
-    ORG,
-    OTHER_ORG,
-    OTHER_TOKEN,
-    SEED,
-    TOKEN,
-    TRANSPORTS,
-    Admin,
-    ClientFactory,
-    fast_retries,
-)
+from kit import ORG, OTHER_ORG, OTHER_TOKEN, TOKEN, Platform
+from kit.constants import TRANSPORTS
+from kit.fixtures import _token_env  # noqa: F401  (test_tls_by_default's sessions need a token)
+from kit.scripted import ClientFactory, fast_retries
+from kit.seeds import CLIENT_SEED
 
 from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient
 from pytest_scriptum.client._base import ClientBase, Sleep
@@ -26,19 +21,20 @@ def server_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     from pytest_scriptum.devserver import DevServer
 
     data_dir = tmp_path_factory.mktemp("scriptum-data")
-    with DevServer(data_dir=data_dir, seed=SEED, principals={TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}) as dev:
+    principals = {TOKEN: ORG, OTHER_TOKEN: OTHER_ORG}
+    with DevServer(data_dir=data_dir, seed=CLIENT_SEED, principals=principals) as dev:
         yield dev.addresses.grpc, dev.addresses.http
 
 
 @pytest.fixture(scope="module")
-def admin_channel(server_addresses: tuple[str, str]) -> Iterator[Admin]:
-    admin = Admin(server_addresses[0])
+def admin_channel(server_addresses: tuple[str, str]) -> Iterator[Platform]:
+    admin = Platform(*server_addresses, token=TOKEN, org=ORG)
     yield admin
     admin.close()
 
 
 @pytest.fixture
-def admin(admin_channel: Admin) -> Iterator[Admin]:
+def admin(admin_channel: Platform) -> Iterator[Platform]:
     """The server's fault injection and counters: faults off and counters zeroed before the test,
     faults off again after it."""
     admin_channel.reset()
@@ -88,5 +84,5 @@ def make_client(server_addresses: tuple[str, str], transport: str) -> Iterator[C
 
 
 @pytest.fixture
-def client(make_client: ClientFactory, admin: Admin) -> ClientBase:
+def client(make_client: ClientFactory, admin: Platform) -> ClientBase:
     return make_client()

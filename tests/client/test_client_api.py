@@ -6,7 +6,9 @@ import json
 import uuid
 
 import pytest
-from client_testkit import OTHER_ORG, OTHER_TOKEN, TOKEN, Admin, ClientFactory, settings_for
+from kit import OTHER_ORG, OTHER_TOKEN, TOKEN
+from kit import Platform as Admin
+from kit.scripted import ClientFactory, settings_for
 
 from pytest_scriptum.client import GrpcClient, HttpClient, ScriptumError
 from pytest_scriptum.client._base import ClientBase

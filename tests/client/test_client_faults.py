@@ -6,7 +6,8 @@ import json
 import threading
 
 import pytest
-from client_testkit import Admin, ClientFactory
+from kit import Platform as Admin
+from kit.scripted import ClientFactory
 
 from pytest_scriptum.client import ScriptumError
 

@@ -10,7 +10,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from client_testkit import Admin, ClientFactory
+from kit import Platform as Admin
+from kit.scripted import ClientFactory
 
 from pytest_scriptum.client import RunRecord, ScriptumError
 from pytest_scriptum.client._base import ClientBase

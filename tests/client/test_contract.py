@@ -4,7 +4,7 @@ and the HTTP routes read from the proto (pure logic: no sockets)."""
 from __future__ import annotations
 
 import pytest
-from wire_shim import scriptum_pool
+from kit.wire import scriptum_pool
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.client import ScriptumError

@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from client_testkit import Admin, settings_for
-from wire_shim import GrpcProxy, scriptum_pool
+from kit import Platform as Admin
+from kit.scripted import settings_for
+from kit.wire import GrpcProxy, scriptum_pool
 
 from pytest_scriptum.client import GrpcClient, ScriptumError
 from pytest_scriptum.client._contract import EXTENSIONS

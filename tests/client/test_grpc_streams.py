@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from client_testkit import ScriptedGrpcServer, settings_for
+from kit.scripted import ScriptedGrpcServer, settings_for
 
 from pytest_scriptum.client import GrpcClient, ScriptumError
 

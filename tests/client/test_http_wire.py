@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
-from client_testkit import Reply, ScriptedGateway, ndjson
+from kit import TOKEN
+from kit.scripted import Reply, ScriptedGateway, ndjson
 
 from pytest_scriptum.client import ClientSettings, HttpClient, RetryPolicy, ScriptumError
-
-TOKEN = "tok-wire-91b0"
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from typing import Any
 
 import grpc
 import pytest
-from client_testkit import ORG, TOKEN, ScriptedGrpcServer, settings_for
-from wire_shim import scriptum_pool
+from kit import ORG, TOKEN
+from kit.scripted import ScriptedGrpcServer, settings_for
+from kit.wire import scriptum_pool
 
 from pytest_scriptum.client import GrpcClient, ScriptumError
 from pytest_scriptum.client._contract import EXTENSIONS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kit import TOKEN
 
 from pytest_scriptum.client import (
     ClientSettings,
@@ -15,8 +16,6 @@ from pytest_scriptum.client import (
     make_http_client,
 )
 from pytest_scriptum.client._settings import check_http_url, host_of_target
-
-TOKEN = "tok-SECRET-5f1c9e"
 
 
 def settings(**overrides: object) -> ClientSettings:

@@ -10,7 +10,9 @@ import logging
 
 import pytest
 from _pytest._code import ExceptionInfo
-from client_testkit import TOKEN, Admin, ClientFactory
+from kit import TOKEN
+from kit import Platform as Admin
+from kit.scripted import ClientFactory
 
 from pytest_scriptum.client import ScriptumError
 

@@ -6,10 +6,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from kit import TOKEN
 
 from pytest_scriptum.client import ClientSettings, GrpcClient, HttpClient, RetryPolicy, ScriptumError
-
-TOKEN = "tok-unreachable-7d2a"
 
 
 @pytest.fixture

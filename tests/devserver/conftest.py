@@ -1,4 +1,5 @@
-"""Shared fixtures of the devserver tests: a seeded server on real loopback sockets, clients for it."""
+"""Shared fixtures of the devserver tests: a seeded server on real loopback sockets, clients for it;
+and the fault matrix's server (``kit.fixtures.doubles``) that the fuzz tests hammer."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from devserver_kit import (
-    CHANNEL_OPTIONS,
-    HEADERS,
-    ORG,
-    OTHER_ORG,
-    OTHER_TOKEN,
-    SEED,
-    TOKEN,
-    GrpcTransport,
-    HttpTransport,
-)
+from kit import HEADERS, ORG, OTHER_ORG, OTHER_TOKEN, TOKEN
+from kit.constants import CHANNEL_OPTIONS
+from kit.fixtures.doubles import _shared_server, _token_env, seed_dir  # noqa: F401  (the fuzzed server)
+from kit.seeds import DEVSERVER_SEED
+from kit.transports import GrpcTransport, HttpTransport
 
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer, ServerAddresses
@@ -28,7 +23,7 @@ from pytest_scriptum.devserver import DevServer, ServerAddresses
 def server(tmp_path: Path) -> Iterator[DevServer]:
     with DevServer(
         data_dir=tmp_path / "data",
-        seed=SEED,
+        seed=DEVSERVER_SEED,
         principals={TOKEN: ORG, OTHER_TOKEN: OTHER_ORG},
         org_names={ORG: "Acme Corp"},
     ) as dev:

@@ -8,18 +8,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from devserver_kit import (
-    AUTH,
-    CHANNEL_OPTIONS,
-    ORG,
-    SEED,
-    TOKEN,
-    CallError,
-    GrpcTransport,
-    Transport,
-    create,
-    settle,
-)
+from kit import AUTH, ORG, TOKEN
+from kit.constants import CHANNEL_OPTIONS
+from kit.seeds import DEVSERVER_SEED as SEED
+from kit.transports import CallError, GrpcTransport, Transport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServer

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from devserver_kit import HEADERS, ORG, TOKEN
+from kit import HEADERS, ORG, TOKEN
 
 from pytest_scriptum.devserver import ServerAddresses
 

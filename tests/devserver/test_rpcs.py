@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from devserver_kit import SETTLED, CallError, Transport, create, run, settle
+from kit.transports import SETTLED, CallError, Transport, create, run, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver._program import sha256_hex

@@ -4,13 +4,14 @@ unauthenticated methods; either org header works; another organization's objects
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-from devserver_kit import AUTH, OTHER_AUTH, TOKEN, GrpcTransport, create, settle
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kit import AUTH, OTHER_AUTH, TOKEN
+from kit.constants import REPO
+from kit.transports import GrpcTransport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
@@ -194,7 +195,7 @@ def test_grpc_health_and_reflection_need_no_token(channel: grpc.Channel) -> None
 
 
 def test_the_documented_route_table_is_the_served_one() -> None:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "http-gateway.md").read_text()
+    doc = (REPO / "docs" / "http-gateway.md").read_text()
     rows = set(
         re.findall(
             r"^\| (GET|PUT|POST|PATCH|DELETE) \| `(/v1/[^`]+)` \| (?:ScriptumDevAdmin\.)?(\w+)", doc, re.M

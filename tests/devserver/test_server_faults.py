@@ -9,7 +9,8 @@ import time
 import grpc
 import httpx
 import pytest
-from devserver_kit import AUTH, OTHER_AUTH, GrpcTransport, create, settle
+from kit import AUTH, OTHER_AUTH
+from kit.transports import GrpcTransport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc

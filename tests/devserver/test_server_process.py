@@ -12,7 +12,10 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from devserver_kit import AUTH, CHANNEL_OPTIONS, ORG, SEED, TOKEN, GrpcTransport, create, settle
+from kit import AUTH, ORG, TOKEN
+from kit.constants import CHANNEL_OPTIONS
+from kit.seeds import DEVSERVER_SEED as SEED
+from kit.transports import GrpcTransport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc

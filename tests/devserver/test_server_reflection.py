@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import grpc
-from devserver_kit import AUTH
 from google.protobuf import descriptor_pool, json_format, message_factory
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from kit import AUTH
 
 
 def test_reflection_lists_services_and_drives_the_runbook_calls(channel: grpc.Channel) -> None:

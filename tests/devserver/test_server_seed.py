@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from devserver_kit import SEED
+from kit.seeds import DEVSERVER_SEED as SEED
 
 from pytest_scriptum.devserver import SeedError
 from pytest_scriptum.devserver._seed import load_seed

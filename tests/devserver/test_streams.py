@@ -11,7 +11,8 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from devserver_kit import AUTH, CallError, Transport, create, settle
+from kit import AUTH
+from kit.transports import CallError, Transport, create, settle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc

@@ -1,4 +1,5 @@
-"""Fixtures of the evidence tests (helpers live in evidence_kit.py)."""
+"""Fixtures of the evidence tests: the calc smoke suite (``kit.seeds.sums``) set up for the embedded
+server, and a two-organization server (``kit.fixtures.alpha_beta``) for the token-leak tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from evidence_kit import SUITE, write_calc_seed
+from kit.fixtures.alpha_beta import _token_env, server  # noqa: F401  (test_token_not_leaked's platform)
+from kit.seeds.sums import SUITE, write_calc_seed
 
 
 @pytest.fixture(scope="session")

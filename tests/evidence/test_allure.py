@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from evidence_kit import AllureResults, labels, read_allure
+from kit.evidence import AllureResults, labels, read_allure
 
 PATTERN = "https://tracker.invalid/browse/{}"
 CANDIDATE, VERIFICATION = "candidate v2", "verification v1 (rollback from v2)"

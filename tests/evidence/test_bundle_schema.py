@@ -10,16 +10,18 @@ from typing import Any
 
 import jsonschema
 import pytest
-from evidence_kit import read_valid_bundle
+from kit.evidence import read_valid_bundle
 
 from pytest_scriptum.evidence import (
     InvalidBundleError,
+    Redactor,
     build_bundle,
     bundle_schema,
     read_bundle,
     validate_bundle,
 )
 from pytest_scriptum.gate import GateConfig, GateCounts, Verdict
+from pytest_scriptum.outcome import PinnedRun, SessionOutcome, TestRecord
 
 DESIGN_FIELDS = {
     "schema_version", "script", "candidate_version", "endpoint", "started_at", "finished_at",
@@ -29,13 +31,14 @@ DESIGN_FIELDS = {
 
 def _minimal(**changes: Any) -> dict[str, Any]:
     verdict = Verdict("pass", "passed 1 of 1", GateCounts(passed=1), GateConfig())
-    bundle = build_bundle(
-        role="candidate", script="calc", candidate_version=2, endpoint="embedded", transport="grpc",
+    bundle = build_bundle(SessionOutcome(
+        script="calc", candidate_version=2, endpoint="embedded", transport="grpc",
         started_at="2026-01-01T00:00:00.000Z", finished_at="2026-01-01T00:00:01.000Z", verdict=verdict,
-        exit_code=0, preflight=None, rollback=None, incident=None,
-        tests=[{"nodeid": "t.py::test", "outcome": "passed", "critical": False, "script": "calc",
-                "version": 2, "thread_id": "abc", "status": "COMPLETED", "duration_s": 0.1, "error": None}],
-    )
+        exit_code=0,
+        tests=(TestRecord(nodeid="t.py::test", outcome="passed",
+                          run=PinnedRun(script="calc", version=2, thread_id="abc", status="COMPLETED",
+                                        duration_s=0.1)),),
+    ))
     bundle.update(changes)
     return bundle
 
@@ -106,14 +109,13 @@ def test_read_bundle_names_the_file(tmp_path: Path) -> None:
 def test_build_bundle_masks_secrets() -> None:
     verdict = Verdict("fail", "failed 1 of 1", GateCounts(failed=1), GateConfig())
     token = "tok-build-bundle-2b7f0a1c9d"
-    bundle = build_bundle(
-        role="candidate", script="calc", candidate_version=2, endpoint="embedded", transport="grpc",
+    outcome = SessionOutcome(
+        script="calc", candidate_version=2, endpoint="embedded", transport="grpc",
         started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:00:01Z", verdict=verdict, exit_code=1,
-        preflight=None, rollback=None, incident=None, secrets=[token],
-        tests=[{"nodeid": "t.py::test", "outcome": "error", "critical": False, "script": "calc", "version": 2,
-                "thread_id": None, "status": None, "duration_s": None,
-                "error": f"UNAUTHENTICATED: bad token {token}"}],
+        tests=(TestRecord(nodeid="t.py::test", outcome="error", run=PinnedRun(script="calc", version=2),
+                          error=f"UNAUTHENTICATED: bad token {token}"),),
     )
+    bundle = build_bundle(outcome, Redactor([token]))
     assert token not in json.dumps(bundle)
     assert bundle["tests"][0]["error"] == "UNAUTHENTICATED: bad token [redacted]"
     validate_bundle(bundle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from evidence_kit import read_junit, read_valid_bundle
+from kit.evidence import read_junit, read_valid_bundle
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServer

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from evidence_kit import SUITE, TENANT_ENV, every_file, read_valid_bundle, write_calc_seed
+from kit import TOKEN
+from kit.evidence import every_file, read_valid_bundle
+from kit.seeds.sums import SUITE, TENANT_ENV, write_calc_seed
 
 from pytest_scriptum.devserver import DevServer
 
-TOKEN = "tok-redaction-marker-8d41c2f7e9"
 ENV_MARKER = "env-value-marker-5a0b93d1c6"
 OVERLAY_MARKER = "overlay-marker-77e2c0a4"
 
@@ -82,14 +83,14 @@ def test_embedded_server_never_shows_its_session_token(pytester: pytest.Pytester
     pytester.makeconftest(
         """
         import pytest
-        from pytest_scriptum.plugin import _STATE
+        from pytest_scriptum.plugin import _ROLE
 
         @pytest.hookimpl(trylast=True)
         def pytest_sessionfinish(session):
-            state = session.config.stash[_STATE]
-            if state.cfg.verification_of is None and not hasattr(session.config, "workerinput"):
+            resources = session.config.stash[_ROLE].resources
+            if resources.cfg.verification_of is None and not hasattr(session.config, "workerinput"):
                 with open("session-token.txt", "w") as out:
-                    out.write(state.session.connection.token)
+                    out.write(resources.connection.token)
         """
     )
     result = pytester.runpytest(

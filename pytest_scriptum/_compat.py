@@ -1,0 +1,209 @@
+"""The one module that reaches into other projects' internals (pytest's ``_pytest``, pytest-xdist,
+allure-pytest / allure-python-commons), as allure-pytest keeps its own ``compat.py``.
+
+Every use says what it reaches for and the versions it was checked against; ``pyproject.toml``
+bounds those dependencies above the newest checked version, and an import-linter contract forbids
+every other module of the package to import ``_pytest``, ``xdist`` or ``allure_commons``.
+Everything here degrades to "not available" (None / False) rather than raising, so a future
+version that moved something loses an optimisation or an Allure detail, never a test run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "AllureStep",
+    "add_allure_steps",
+    "add_junit_suite_properties",
+    "allure_active",
+    "allure_link_patterns",
+    "allure_results_dir",
+    "allure_test_start_ms",
+    "junit_path",
+    "junit_writing",
+    "xdist_distributing",
+    "xdist_pending_indices",
+    "xdist_request_stop",
+    "xdist_stopping",
+    "xdist_worker_id",
+]
+
+# -- pytest (checked: pytest 8.0 - 9.2) ---------------------------------------------------------
+
+
+def junit_path(config: pytest.Config) -> str | None:
+    """The ``--junitxml`` path as given (``config.option.xmlpath``, the junitxml plugin's option dest)."""
+    path = getattr(config.option, "xmlpath", None)
+    return str(path) if path else None
+
+
+def _junit_xml(config: pytest.Config) -> Any | None:
+    # The LogXML object junitxml stashes under ``_pytest.junitxml.xml_key`` (a StashKey[LogXML]) in
+    # the process that writes the file (not on an xdist worker).
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:
+        return None
+    return config.stash.get(xml_key, None)
+
+
+def junit_writing(config: pytest.Config) -> bool:
+    """This process writes the ``--junitxml`` file (so it can take suite properties)."""
+    return _junit_xml(config) is not None
+
+
+def add_junit_suite_properties(config: pytest.Config, properties: Sequence[tuple[str, str]]) -> bool:
+    """Add suite properties to this session's JUnit file; False when ``--junitxml`` is not in use.
+
+    ``record_testsuite_property`` does not work under xdist, so the gate's owner adds them to
+    pytest's ``LogXML`` object itself (``LogXML.add_global_property``), before junitxml writes the
+    file at its sessionfinish.
+    """
+    xml = _junit_xml(config)
+    if xml is None:
+        return False
+    for name, value in properties:
+        xml.add_global_property(name, value)
+    return True
+
+
+# -- pytest-xdist (checked: pytest-xdist 3.6 - 3.8) ---------------------------------------------
+
+
+def xdist_distributing(config: pytest.Config) -> bool:
+    """This process is an xdist controller that will hand tests to workers: xdist's option dest
+    ``dist`` is not "no" (``-n N`` sets it to "load") and the session is not ``--collect-only``
+    (the conditions under which xdist registers its ``DSession``)."""
+    return getattr(config.option, "dist", "no") != "no" and not config.option.collectonly
+
+
+def _plugin_of_type(config: pytest.Config, type_name: str, attribute: str) -> Any | None:
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == type_name and hasattr(plugin, attribute):
+            return plugin
+    return None
+
+
+def xdist_pending_indices(config: pytest.Config) -> list[int] | None:
+    """On an xdist worker: the indices (into the worker's collected items) of the tests the
+    controller already handed it, the running one first; None when that is not readable.
+
+    xdist's ``xdist.remote.WorkerInteractor`` keeps them in ``nextitem_index`` and the queue
+    ``torun`` (``TestQueue.lock()`` yields the underlying deque). Peeking lets a worker start the
+    runs of every test it owns at once instead of one per test.
+    """
+    interactor = _plugin_of_type(config, "WorkerInteractor", "torun")
+    if interactor is None:
+        return None
+    indices: list[int] = []
+    current = getattr(interactor, "nextitem_index", None)
+    if isinstance(current, int):
+        indices.append(current)
+    with interactor.torun.lock() as queue:
+        indices.extend(i for i in queue if isinstance(i, int))
+    return indices
+
+
+def _dsession(config: pytest.Config) -> Any | None:
+    # xdist registers its controller-side DSession under the name "dsession".
+    return config.pluginmanager.getplugin("dsession")
+
+
+def xdist_stopping(config: pytest.Config) -> bool:
+    """On the xdist controller: xdist itself was told to stop (``-x`` / ``--maxfail`` reached on a
+    worker, or our fail-fast): ``DSession.shouldstop`` is set."""
+    dsession = _dsession(config)
+    return dsession is not None and bool(getattr(dsession, "shouldstop", False))
+
+
+def xdist_request_stop(config: pytest.Config, reason: str) -> None:
+    """On the xdist controller: stop scheduling tests (``DSession.shouldstop``, which xdist's own
+    ``--maxfail`` handling sets), so the workers are shut down after their current test."""
+    dsession = _dsession(config)
+    if dsession is not None:
+        dsession.shouldstop = reason
+
+
+def xdist_worker_id(node: Any) -> str:
+    """The id ("gw0", ...) of the ``WorkerController`` xdist passes to its node hooks
+    (``node.gateway.id``, the execnet gateway's id)."""
+    return str(node.gateway.id)
+
+
+# -- allure-pytest (checked: allure-pytest / allure-python-commons 2.13 - 2.16) ----------------
+
+_LISTENER = "allure_listener"  # the name allure-pytest registers its AllureListener under
+
+
+def allure_active(config: pytest.Config) -> bool:
+    """allure-pytest is installed and writing results (``--alluredir`` was given)."""
+    return config.pluginmanager.get_plugin(_LISTENER) is not None
+
+
+def allure_results_dir(config: pytest.Config) -> Path | None:
+    """The results directory when allure-pytest is active (its option dest ``allure_report_dir``)."""
+    path = getattr(config.option, "allure_report_dir", None)
+    return Path(path).resolve() if path and allure_active(config) else None
+
+
+def allure_link_patterns(config: pytest.Config) -> Mapping[str, str]:
+    """``--allure-link-pattern=TYPE:PATTERN`` values (option dest ``allure_link_pattern``, a list of
+    ``(type, pattern)`` pairs)."""
+    return dict(getattr(config.option, "allure_link_pattern", None) or [])
+
+
+def _allure_test(config: pytest.Config) -> Any | None:
+    """allure-pytest's ``TestResult`` of the running test: ``AllureListener.allure_logger`` (an
+    ``AllureReporter``) ``.get_test(None)`` is the innermost test in progress."""
+    logger = getattr(config.pluginmanager.get_plugin(_LISTENER), "allure_logger", None)
+    return logger.get_test(None) if logger is not None else None
+
+
+def allure_test_start_ms(config: pytest.Config) -> int | None:
+    """When Allure's timeline of the running test starts (ms since the epoch), if known."""
+    test = _allure_test(config)
+    start = getattr(test, "start", None) if test is not None else None
+    return int(start) if start else None
+
+
+@dataclass(frozen=True)
+class AllureStep:
+    """One Allure step, as plain data (``status``: passed, failed, broken or skipped)."""
+
+    name: str
+    status: str
+    start_ms: int
+    stop_ms: int
+    message: str | None = None
+
+
+def add_allure_steps(config: pytest.Config, steps: Sequence[AllureStep]) -> bool:
+    """Append finished steps to the running test's Allure result; False when there is none.
+
+    allure-pytest offers no public API for a step with given times, so the steps are
+    ``allure_commons.model2.TestStepResult`` objects appended to the test result's ``steps``.
+    """
+    test = _allure_test(config)
+    if test is None:
+        return False
+    model = importlib.import_module("allure_commons.model2")
+    for step in steps:
+        details = model.StatusDetails(message=step.message) if step.message else None
+        test.steps.append(
+            model.TestStepResult(
+                name=step.name,
+                status=step.status,
+                statusDetails=details,
+                stage="finished",
+                start=step.start_ms,
+                stop=step.stop_ms,
+            )
+        )
+    return True

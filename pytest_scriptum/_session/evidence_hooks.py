@@ -1,0 +1,77 @@
+"""Per-test evidence, in every process that runs tests: JUnit properties for smoke tests that never
+got a thread, and each smoke test's Allure evidence. The writers are ``evidence.junit`` and
+``evidence.allure``; this module only knows when to call them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Generator
+
+import pytest
+
+from pytest_scriptum import _compat
+from pytest_scriptum._session.resources import SessionResources
+from pytest_scriptum._session.smoke import is_smoke, mismatches_of, result_of, script_of, spec_of
+from pytest_scriptum.evidence import allure, junit
+
+__all__ = ["TestEvidence"]
+
+_RECORDED = pytest.StashKey[bool]()
+
+
+class TestEvidence:
+    """Per smoke test: JUnit properties for tests without a thread, and Allure evidence."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, resources: SessionResources) -> None:
+        self.resources = resources
+        self.cfg = resources.cfg
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        # Before the teardown report copies item.user_properties (JUnit reads that report).
+        if is_smoke(item):
+            present = [name for name, _ in item.user_properties]
+            script = script_of(item, self.cfg.script)
+            missing = junit.missing_test_properties(present, script=script, version=self.cfg.version)
+            item.user_properties.extend(missing)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # The call report, or the setup report of a test that never reaches its call.
+        final = call.when == "call" or (call.when == "setup" and report.failed)
+        if final and not item.stash.get(_RECORDED, False) and is_smoke(item):
+            item.stash[_RECORDED] = True
+            if _compat.allure_active(item.config):
+                self._record_allure(item)
+        return report
+
+    def _record_allure(self, item: pytest.Item) -> None:
+        spec, result = spec_of(item), result_of(item)
+        redactor = self.resources.redactor
+        try:
+            allure.record_smoke_test(
+                script=result.script if result else script_of(item, self.cfg.script),
+                version=result.version if result else self.cfg.version,
+                verification_of=self.cfg.verification_of,
+                incident=self.cfg.incident,
+                expectation=spec.expect if spec else None,
+                smoke_input=spec.input if spec else None,
+                result=result,
+                mismatches=mismatches_of(item),
+                redactor=redactor,
+            )
+            if result is not None:
+                start = _compat.allure_test_start_ms(item.config)
+                steps = allure.thread_steps(result, redactor, test_start_ms=start)
+                _compat.add_allure_steps(item.config, steps)
+        except Exception as exc:  # evidence must never change a test's outcome
+            warnings.warn(
+                pytest.PytestWarning(f"scriptum: Allure evidence of {item.nodeid} not written: {exc!r}"),
+                stacklevel=1,
+            )

@@ -1,0 +1,292 @@
+"""The gate's owner: the single pytest process, or the xdist controller.
+
+It connects (starting the embedded server if asked), runs the preflight checklist before any
+test, folds every smoke report into the record book, evaluates the gate once, rolls back at most
+once, builds the session's ``SessionOutcome`` (exit code included) and writes the evidence from
+it. Processes that only run tests (xdist workers) have no gate owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from pytest_scriptum import _compat
+from pytest_scriptum._exit_codes import session_exit_code
+from pytest_scriptum._session import verification
+from pytest_scriptum._session.records import RecordBook
+from pytest_scriptum._session.resources import SessionResources, remote_connection
+from pytest_scriptum.evidence import allure, junit
+from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
+from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
+from pytest_scriptum.outcome import SessionOutcome, utc_now
+from pytest_scriptum.preflight import Preflight, run_preflight
+from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
+
+__all__ = ["GateOwner"]
+
+# pytest's own exit codes that the gate never overrides (internal error, usage error).
+_PYTEST_OWN = (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+
+
+class GateOwner:
+    """Preflight, gate, rollback, outcome and evidence for one session."""
+
+    def __init__(self, config: pytest.Config, resources: SessionResources) -> None:
+        self.config = config
+        self.resources = resources
+        self.cfg = cfg = resources.cfg
+        self.book = RecordBook()
+        self.preflight: Preflight | None = None
+        self.outcome: SessionOutcome | None = None
+        self.started_at = utc_now()
+        self.crashed_workers: list[str] = []
+        self.total_items: int | None = None
+        self.finished_items = 0
+        self.smoke_nodeids: list[str] = []  # what the verification re-run re-runs
+        self.fail_fast_reason: str | None = None
+        self.usage_error: str | None = None  # an xdist worker's usage problem
+        self.gate_config = GateConfig(
+            min_pass_rate=cfg.min_pass_rate, min_tests=cfg.min_tests, max_errors=cfg.max_errors
+        )
+
+    @property
+    def gated(self) -> bool:
+        """A smoke session: a candidate version is given and tests will run."""
+        return self.cfg.version is not None and not self.config.getoption("collectonly")
+
+    # -- session start ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (starting the embedded server if asked) and run the preflight checklist."""
+        cfg = self.cfg
+        if self.config.getoption("collectonly") or cfg.endpoint is None:
+            return
+        if cfg.embedded:
+            self.resources.connect()
+        else:
+            self.resources.connect(remote_connection(cfg, embedded=verification.parent_was_embedded(cfg)))
+        if not self.gated:
+            return
+        if not cfg.script:
+            raise pytest.UsageError(
+                f"--scriptum-version={cfg.version} needs the script it belongs to: "
+                "pass --scriptum-script=NAME "
+                "or set scriptum_script / SCRIPTUM_SCRIPT"
+            )
+        assert cfg.version is not None
+        self.preflight = run_preflight(
+            self.resources.client,
+            script=cfg.script,
+            candidate=cfg.version,
+            explicit_target=cfg.rollback_to,
+            require_env=cfg.require_env,
+            check_target=not cfg.is_verification_run,
+        )
+
+    @property
+    def preflight_failed(self) -> bool:
+        """Whether the checklist failed (then no smoke test runs)."""
+        return self.preflight is not None and not self.preflight.ok
+
+    # -- during the run ---------------------------------------------------------------------
+    def collected(self, total: int, smoke_nodeids: list[str]) -> None:
+        """The selection, once: how many tests will report, and which the re-run would repeat."""
+        if self.total_items is None:
+            self.total_items = total
+            self.smoke_nodeids = list(smoke_nodeids)
+
+    def logreport(self, report: pytest.TestReport, pytest_session: pytest.Session) -> None:
+        """Fold one report in; trigger fail-fast once the gate can no longer pass."""
+        record = self.book.add(report)
+        if record is not None and record.usage_error:
+            self.usage_error = record.usage_error
+        if report.when == "teardown":
+            self.finished_items += 1
+        if not (self.cfg.fail_fast and self.gated) or self.fail_fast_reason or self.total_items is None:
+            return
+        remaining = max(self.total_items - self.finished_items, 0)
+        counts = self.book.counts()
+        if failure_certain(counts, self.gate_config, remaining=remaining):
+            self.fail_fast_reason = (
+                f"scriptum fail-fast: the gate can no longer pass ({counts.failed} failed); "
+                "cancelling outstanding runs and rolling back"
+            )
+            self.resources.cancel_outstanding()
+            pytest_session.shouldstop = self.fail_fast_reason
+            _compat.xdist_request_stop(self.config, self.fail_fast_reason)
+
+    def worker_crashed(self, worker: str) -> None:
+        """An xdist worker went down with an error or without finishing its session."""
+        self.crashed_workers.append(worker)
+
+    # -- session end ------------------------------------------------------------------------
+    def finish(self, pytest_session: pytest.Session) -> None:
+        """Gate, rollback, exit code, outcome and evidence, exactly once."""
+        if self.usage_error is not None:
+            pytest_session.exitstatus = pytest.ExitCode.USAGE_ERROR  # an xdist worker's usage error
+            return
+        if not self.gated or self.outcome is not None:
+            return
+        status = pytest_session.exitstatus
+        if status in _PYTEST_OWN:
+            return
+        cfg = self.cfg
+        interrupted = status == pytest.ExitCode.INTERRUPTED and not self._stopped_on_purpose(pytest_session)
+        verdict = self._verdict(interrupted)
+        if not cfg.is_verification_run:
+            self.config.hook.pytest_scriptum_gate_evaluated(verdict=verdict)
+        rollback = self._rollback_for(verdict)
+        exit_code = session_exit_code(
+            decision=verdict.decision,
+            rollback_status=rollback.status if rollback is not None else None,
+            pytest_status=int(status),
+            interrupted=interrupted,
+            other_tests_failed=self._non_smoke_failed(),
+        )
+        pytest_session.exitstatus = exit_code
+        self.outcome = SessionOutcome(
+            script=cfg.script,
+            candidate_version=cfg.version,
+            endpoint=self.resources.endpoint_label,
+            transport=cfg.transport,
+            started_at=self.started_at,
+            finished_at=utc_now(),
+            verdict=verdict,
+            exit_code=exit_code,
+            incident=cfg.incident,
+            verification_of=cfg.verification_of,
+            preflight=self.preflight,
+            rollback=rollback,
+            tests=self.book.records(),
+            evidence=MappingProxyType(self._evidence_files()),
+        )
+        self._write_evidence(self.outcome)
+
+    def _verdict(self, interrupted: bool) -> Verdict:
+        counts = self.book.counts()
+        if interrupted:
+            # Ctrl-C: a human stopped the gate; half the evidence decides nothing, so nothing rolls
+            # back, and the exit code stays pytest's own "interrupted".
+            why = (
+                "collection errors: no smoke test ran"
+                if self._collection_failed()
+                else "the session was interrupted before every smoke test finished"
+            )
+            return Verdict("inconclusive", why, counts, self.gate_config)
+        return evaluate(
+            counts,
+            self.gate_config,
+            preflight_failure=self.preflight.failure if self.preflight else None,
+            crashed_workers=self.crashed_workers,
+        )
+
+    def _rollback_for(self, verdict: Verdict) -> RollbackResult | None:
+        """A failed gate rolls back (never on the verification re-run); a passed one needs none; an
+        inconclusive one attempts nothing (None)."""
+        cfg = self.cfg
+        if verdict.decision == "fail" and not cfg.is_verification_run:
+            return self._roll_back(verdict)
+        if verdict.decision == "pass":
+            return RollbackResult(
+                mode=cfg.rollback,
+                status="not_needed",
+                message="the gate passed",
+                script=cfg.script,
+                from_version=cfg.version,
+                to_version=self._target(),
+                incident=cfg.incident,
+            )
+        return None
+
+    def _evidence_files(self) -> dict[str, str]:
+        """What ``_write_evidence`` will write, by name (in the order the summary lists them)."""
+        files: dict[str, str] = {}
+        if self.cfg.evidence is not None:
+            files["bundle"] = str(self.cfg.evidence)
+        junit_file = _compat.junit_path(self.config)
+        if junit_file is not None and _compat.junit_writing(self.config):
+            files["junit"] = junit_file
+        allure_dir = self._allure_session_dir()
+        if allure_dir is not None:
+            files["allure"] = str(allure_dir)
+        return files
+
+    def _allure_session_dir(self) -> Path | None:
+        directory = _compat.allure_results_dir(self.config)
+        # The verification child's per-test results are in the parent's directory already; the
+        # session files are the parent's.
+        return None if directory is None or self.cfg.is_verification_run else directory
+
+    def _write_evidence(self, outcome: SessionOutcome) -> None:
+        """The bundle, JUnit suite properties and the session's Allure files, all from ``outcome``.
+        Runs in ``pytest_sessionfinish`` (tryfirst), before junitxml writes its file."""
+        redactor = self.resources.redactor
+        if self.cfg.evidence is not None:
+            write_bundle(self.cfg.evidence, build_bundle(outcome, redactor))
+        _compat.add_junit_suite_properties(self.config, junit.suite_properties(outcome, redactor))
+        directory = self._allure_session_dir()
+        if directory is not None:
+            patterns = _compat.allure_link_patterns(self.config)
+            allure.write_session_results(directory, outcome, redactor, link_patterns=patterns)
+
+    def _collection_failed(self) -> bool:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        errors = reporter.stats.get("error", []) if reporter is not None else []
+        return any(isinstance(r, pytest.CollectReport) for r in errors)
+
+    def _stopped_on_purpose(self, pytest_session: pytest.Session) -> bool:
+        """-x / --maxfail (also xdist's) or fail-fast stopped the run, not a Ctrl-C."""
+        return bool(
+            self.fail_fast_reason
+            or pytest_session.shouldfail
+            or pytest_session.shouldstop
+            or _compat.xdist_stopping(self.config)
+        )
+
+    def _target(self) -> int | None:
+        return self.preflight.target if self.preflight else None
+
+    def _non_smoke_failed(self) -> bool:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return False
+        failed = [r for key in ("failed", "error") for r in reporter.stats.get(key, [])]
+        return any(getattr(r, "nodeid", None) not in self.book for r in failed)
+
+    def _allowed(self, plan: RollbackPlan) -> str | None:
+        answers = self.config.hook.pytest_scriptum_before_rollback(plan=plan)
+        if any(answer is False for answer in answers):
+            return "a pytest_scriptum_before_rollback hook returned False"
+        return None
+
+    def _roll_back(self, verdict: Verdict) -> RollbackResult:
+        cfg = self.cfg
+        assert cfg.script and cfg.version is not None
+        # The rollback id makes our own entry in the history recognisable after a conflict or an
+        # ambiguous answer: two sessions failing the same gate write the same words, never the same id.
+        plan = RollbackPlan(
+            script=cfg.script,
+            mode=cfg.rollback,
+            from_version=cfg.version,
+            to_version=self._target(),
+            incident=cfg.incident,
+            reason=f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {verdict.reason}",
+            rollback_id=f"pytest-scriptum-{uuid.uuid4().hex}",
+        )
+        result = execute(plan, self.resources.client, verify=self._verify, allowed=self._allowed)
+        self.config.hook.pytest_scriptum_after_rollback(result=result)
+        return result
+
+    def _verify(self, target: int) -> Verification:
+        assert self.cfg.version is not None
+        return verification.verify_rollback(
+            self.config,
+            self.cfg,
+            self.resources.require_connection(),
+            nodeids=self.smoke_nodeids,
+            target=target,
+            candidate=self.cfg.version,
+        )

@@ -1,0 +1,137 @@
+"""Per-test report records: what a smoke test's reports carry, and the book that folds them into the
+outcome's test records on the process that owns the gate.
+
+Every phase report of a smoke test carries a ``ReportRecord`` as a plain dict (the report
+attribute ``xdist.REPORT_ATTR``), so it crosses the xdist channel like any report attribute; a
+report without one is not a smoke test. The book classifies each phase with
+``gate.classify_phase`` / ``gate.combine`` (the classification table) and counts for the gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import pytest
+
+from pytest_scriptum._session.xdist import REPORT_ATTR
+from pytest_scriptum.gate import GateCounts, Outcome, classify_phase, combine
+from pytest_scriptum.outcome import PinnedRun, TestRecord
+
+__all__ = ["RecordBook", "ReportRecord"]
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """What the process that ran a smoke test knows about it, on each of its phase reports.
+
+    ``run``: the pinned run so far; ``platform_error``: the run failed for the platform's reasons;
+    ``test_error``: the test's own mistake found at run time (both make a failure an error);
+    ``error``: their message; ``usage_error``: the session's usage problem found on an xdist
+    worker (the gate's owner turns the exit code into 4).
+    """
+
+    critical: bool = False
+    run: PinnedRun = field(default_factory=PinnedRun)
+    platform_error: bool = False
+    test_error: bool = False
+    error: str | None = None
+    usage_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the report attribute (the xdist channel serialises it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReportRecord:
+        """The inverse of ``to_dict``; keys it does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["run"] = PinnedRun(**values.get("run", {}))
+        return cls(**values)
+
+    def attach(self, report: pytest.TestReport) -> None:
+        """Put this record on a smoke test's report."""
+        setattr(report, REPORT_ATTR, self.to_dict())
+
+    @classmethod
+    def of(cls, report: pytest.TestReport | pytest.CollectReport) -> ReportRecord | None:
+        """The record a report carries; None for a report of a test that is not a smoke test."""
+        data = getattr(report, REPORT_ATTR, None)
+        return cls.from_dict(data) if isinstance(data, dict) else None
+
+    @property
+    def errored(self) -> bool:
+        """A failure of this test is an error (the platform's or the test's own), not a failure."""
+        return self.platform_error or self.test_error
+
+
+def _short_error(report: pytest.TestReport, record: ReportRecord) -> str:
+    if record.error:
+        return record.error
+    text = report.longreprtext.strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # The last "E   ..." line of a pytest traceback is the exception; else the last line.
+    errors = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+    return (errors[-1] if errors else (lines[-1] if lines else report.outcome))[:500]
+
+
+@dataclass
+class _Entry:
+    """One smoke test while its phases arrive."""
+
+    outcome: Outcome = "passed"
+    critical: bool = False
+    run: PinnedRun = field(default_factory=PinnedRun)
+    error: str | None = None
+
+
+class RecordBook:
+    """Accumulates smoke test records from reports, in the order they were first seen."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    def __contains__(self, nodeid: object) -> bool:
+        return nodeid in self._entries
+
+    def add(self, report: pytest.TestReport) -> ReportRecord | None:
+        """Fold one phase report in; returns its record, or None for a test that is not a smoke test."""
+        record = ReportRecord.of(report)
+        if record is None:
+            return None
+        entry = self._entries.setdefault(report.nodeid, _Entry())
+        entry.critical = entry.critical or record.critical
+        entry.run = entry.run.merged(record.run)
+        phase = classify_phase(
+            report.when,
+            report.outcome,
+            xfail=hasattr(report, "wasxfail"),
+            platform_error=record.platform_error,
+            test_error=record.test_error,
+        )
+        outcome = combine(entry.outcome, phase)
+        if outcome != entry.outcome and outcome in ("failed", "error"):
+            entry.error = _short_error(report, record)
+        entry.outcome = outcome
+        return record
+
+    def records(self) -> tuple[TestRecord, ...]:
+        """The outcome's test records, in the order the tests were first seen."""
+        return tuple(
+            TestRecord(nodeid=nodeid, outcome=e.outcome, critical=e.critical, run=e.run, error=e.error)
+            for nodeid, e in self._entries.items()
+        )
+
+    def counts(self) -> GateCounts:
+        """Gate counts over every recorded smoke test."""
+        entries = self._entries
+        return GateCounts(
+            passed=sum(e.outcome == "passed" for e in entries.values()),
+            failed=sum(e.outcome == "failed" for e in entries.values()),
+            errors=sum(e.outcome == "error" for e in entries.values()),
+            skipped=sum(e.outcome == "skipped" for e in entries.values()),
+            critical_failed=tuple(
+                nodeid for nodeid, e in entries.items() if e.critical and e.outcome == "failed"
+            ),
+        )

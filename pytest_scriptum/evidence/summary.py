@@ -1,0 +1,41 @@
+"""The short section that ends the terminal summary: verdict, candidate, target, rollback, evidence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_scriptum.evidence.redaction import Redactor
+    from pytest_scriptum.outcome import SessionOutcome
+
+__all__ = ["summary_lines"]
+
+
+def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> list[str]:
+    """Plain lines, masked by ``redactor``; the terminal reporter adds the section rule and colour
+    (the first line is the verdict)."""
+    verdict, preflight, rollback = outcome.verdict, outcome.preflight, outcome.rollback
+    verification_of = outcome.verification_of
+    lines = [f"verdict: {verdict.decision.upper()} - {verdict.reason}"]
+    role = f" (verification re-run after rolling back from v{verification_of})" if verification_of else ""
+    candidate = f"{outcome.script} v{outcome.candidate_version}"
+    lines.append(f"candidate: {candidate} at endpoint {outcome.endpoint}{role}")
+    if preflight is not None:
+        if preflight.failure:
+            lines.append(f"preflight: FAILED {preflight.failure}")
+        if preflight.target is not None:
+            lines.append(f"rollback target: v{preflight.target} ({preflight.target_source})")
+        elif verification_of is None:
+            lines.append("rollback target: none known")
+    if rollback is not None:
+        lines.append(f"rollback: {rollback.status} - {rollback.message}")
+        if rollback.incident:
+            lines.append(f"incident: {rollback.incident}")
+        if rollback.verification is not None and rollback.verification.log:
+            lines.append(f"verification log: {rollback.verification.log}")
+        if rollback.manual_command:
+            lines.append(f"ACTION REQUIRED, run by hand: {rollback.manual_command}")
+    lines.append(f"exit code: {outcome.exit_code}")
+    for name, path in outcome.evidence.items():
+        lines.append(f"evidence {name}: {path}")
+    return [redactor.text(line) for line in lines] if redactor is not None else lines

@@ -1,0 +1,107 @@
+"""SessionOutcome: what one gated session decided, as one frozen record built once when it ends.
+
+The process that owns the gate builds it at ``pytest_sessionfinish``, after the verdict, the
+rollback and the exit code; every evidence writer (``pytest_scriptum.evidence``: the JSON
+bundle, the JUnit suite properties, the Allure session results, the terminal summary) is a
+function of it, so they cannot disagree. Exit codes are decided in ``_exit_codes``.
+
+Data flows one way: options -> client -> runner -> expect -> gate -> rollback -> outcome ->
+evidence. This module imports the records below it for their types only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pytest_scriptum.gate import Outcome, Verdict
+    from pytest_scriptum.preflight import Preflight
+    from pytest_scriptum.rollback import RollbackResult
+
+__all__ = ["PinnedRun", "Role", "SessionOutcome", "TestRecord", "utc_now"]
+
+Role = Literal["candidate", "verification"]
+"""A session gates a candidate, or is the verification re-run pinned to the rollback target."""
+
+def utc_now() -> str:
+    """An ISO-8601 UTC timestamp with milliseconds, e.g. ``2026-01-01T00:00:00.000Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class PinnedRun:
+    """What the evidence says about a smoke test's pinned run: the ``script`` and ``version`` it was
+    pinned to, and of its thread (None when none ran) the ``thread_id``, the platform's ``status``
+    and ``error_code``, and the platform's ``duration_s`` (seconds)."""
+
+    script: str | None = None
+    version: int | None = None
+    thread_id: str | None = None
+    status: str | None = None
+    error_code: str | None = None
+    duration_s: float | None = None
+
+    def merged(self, later: PinnedRun) -> PinnedRun:
+        """This run with every field ``later`` knows (a later phase's report knows more)."""
+        known = {name: value for name, value in asdict(later).items() if value is not None}
+        return replace(self, **known)
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """How one smoke test ended (``outcome``), whether it was ``critical``, its pinned ``run``, and
+    ``error``: a short text of its first bad phase (None when it passed or was skipped)."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: Outcome
+    critical: bool = False
+    run: PinnedRun = field(default_factory=PinnedRun)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``tests[]`` entry (the run's fields inline)."""
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "critical": self.critical,
+            **asdict(self.run),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """Everything the evidence of one gated session says.
+
+    ``endpoint`` is what evidence shows (``embedded`` for the local server, never its address);
+    ``verification_of`` is set on a verification re-run (the candidate rolled back from);
+    ``started_at`` / ``finished_at`` are ``utc_now`` timestamps; ``preflight`` is None when no
+    preflight ran; ``rollback`` is None when the gate was inconclusive (nothing was attempted);
+    ``evidence`` names every evidence file or directory this session writes (``bundle``,
+    ``junit``, ``allure``) with its path.
+    """
+
+    script: str | None
+    candidate_version: int | None
+    endpoint: str | None
+    transport: str
+    started_at: str
+    finished_at: str
+    verdict: Verdict
+    exit_code: int
+    incident: str | None = None
+    verification_of: int | None = None
+    preflight: Preflight | None = None
+    rollback: RollbackResult | None = None
+    tests: tuple[TestRecord, ...] = ()
+    evidence: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def role(self) -> Role:
+        """``verification`` for the re-run after a rollback, else ``candidate``."""
+        return "verification" if self.verification_of is not None else "candidate"

@@ -1,0 +1,1 @@
+"""The contract language (``.scriptum`` declarations), its JSON Schema mapping, the generated code."""

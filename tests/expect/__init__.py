@@ -1,0 +1,1 @@
+"""Expectations: the matchers and their diffs, alone and through smoke sessions."""

@@ -1,0 +1,1 @@
+"""The gate: the verdict, the classification of reports, exit codes."""

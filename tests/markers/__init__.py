@@ -1,0 +1,1 @@
+"""Markers: arguments -> smoke specs, their errors at collection, fuzzed in whole sessions."""

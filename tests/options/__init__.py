@@ -1,0 +1,1 @@
+"""Options: precedence and sources, the report header, listing modes, --scriptum-no-env."""

@@ -1,0 +1,1 @@
+"""Preflight: the promotion checklist, the rollback target, refused credentials."""
