@@ -21,12 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_scriptum.client import ScriptumClient, ScriptumError
+from pytest_scriptum.client import EXTENSIONS, ScriptumClient, ScriptumError
 from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
 
 __all__ = [
     "CHECKLIST",
-    "PLUGIN_EXTENSIONS",
     "PUBLISHED",
     "ApiUse",
     "Preflight",
@@ -49,20 +48,6 @@ CHECKLIST = {
 # active, one published and never activated.
 PUBLISHED = frozenset({"ACTIVE", "SUPERSEDED", "COMPILED"})
 
-# The EXTENSION fields (proto comments "EXTENSION") the plugin reads or sends when the server's
-# descriptors show them; the bundle records which of them this server offered.
-PLUGIN_EXTENSIONS = frozenset({
-    "Activation.rollback_id",
-    "RollbackScriptRequest.expected_active_version",
-    "RollbackScriptRequest.reason",
-    "RollbackScriptRequest.incident_id",
-    "RollbackScriptRequest.rollback_id",
-    "Script.activation_history",
-    "ScriptVersion.rolled_back_from",
-    "Thread.error_code",
-    "Thread.env_keys",
-})
-
 _WIRE_HINT = "the server's field numbers differ from the bundled descriptors; enable server reflection"
 
 
@@ -77,14 +62,15 @@ def fingerprint(value: str) -> str:
 @dataclass(frozen=True)
 class ApiUse:
     """How this session speaks to the server: ``descriptors`` "reflection" or "bundled", and the
-    EXTENSION fields (``"Message.field"``) of PLUGIN_EXTENSIONS the server offers."""
+    EXTENSION fields (``"Message.field"``) the server offers, of those the client's one table of
+    what the plugin uses names (``pytest_scriptum.client._contract``)."""
 
     descriptors: str
     extensions_used: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, info: ApiInfo) -> ApiUse:
-        return cls(info.descriptors, tuple(sorted(info.extensions & PLUGIN_EXTENSIONS)))
+        return cls(info.descriptors, tuple(sorted(info.extensions & EXTENSIONS)))
 
     def as_dict(self) -> dict[str, Any]:
         """The bundle's ``api`` object."""

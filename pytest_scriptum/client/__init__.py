@@ -9,6 +9,7 @@ server's descriptors over reflection at first use (``api_info()`` says what it f
 
 from __future__ import annotations
 
+from ._contract import EXTENSIONS
 from ._errors import ScriptumError
 from ._grpc import GrpcClient
 from ._http import HttpClient, make_http_client
@@ -39,6 +40,7 @@ from ._records import (
 from ._settings import ClientSettings, RetryPolicy, channel_credentials_for, is_loopback
 
 __all__ = [
+    "EXTENSIONS",
     "TERMINAL_STATUSES",
     "THREAD_STATUSES",
     "Activation",

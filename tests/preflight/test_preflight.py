@@ -62,7 +62,7 @@ def test_a_missing_method_or_field_fails_preflight_naming_it_before_any_other_ca
 
 
 def test_extensions_used_are_those_the_server_offers_and_the_plugin_uses() -> None:
-    offered = frozenset({"Script.activation_history", "Thread.draft", "RollbackScriptRequest.reason"})
+    offered = frozenset({"Script.activation_history", "Script.not_ours", "RollbackScriptRequest.reason"})
     result = preflight(FakePlatform(api=ApiInfo("reflection", offered)))
     assert result.api is not None
     assert result.api.as_dict() == {
