@@ -14,17 +14,20 @@ unknown key is the ``TypeError`` Python raises for the call, never a check kept 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:  # the annotation only: at run time this module stays standard library only
+    from regex import Pattern as RegexPattern
 
 __all__ = [
     "DEFAULT_STATUS",
     "JSON_NULL",
     "STATUSES",
     "UNSET",
+    "BoundedPattern",
     "Expectation",
     "ItemMarkers",
     "ScriptumOptions",
@@ -79,6 +82,21 @@ class ScriptumOptions:
     serial: bool = False
 
 
+@dataclass(frozen=True)
+class BoundedPattern:
+    """A regex of an expectation: its source and its compiled form on the time-bounded engine
+    (``regex``, the ``re`` syntax; built by ``pytest_scriptum.expect.compile_pattern``, which also
+    matches it within a time bound). Equal and hashed by its source, as ``re`` patterns are: the
+    engine's own compiled patterns compare by identity, so a pickled spec (xdist) would differ."""
+
+    pattern: str
+    compiled: RegexPattern[str] = field(compare=False, repr=False)
+
+    def fullmatch(self, string: str, *, timeout: float | None = None) -> bool:
+        """Whether the whole of ``string`` matches; TimeoutError past ``timeout`` seconds."""
+        return self.compiled.fullmatch(string, timeout=timeout) is not None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Expectation:
     """What a smoke thread must produce: ``smoke_expect(output=None, *, match="subset", schema=None,
@@ -87,14 +105,15 @@ class Expectation:
     ``output``: the expected output (``UNSET``: none; ``None``: a JSON null); ``match``: "subset"
     or "exact"; ``schema``: a JSON Schema, or "declared" (the version's declared output contract);
     ``approx``: an absolute tolerance for every number, or one per dotted path; ``regex``: a
-    pattern per dotted path, matched in full; ``status``: one of :data:`STATUSES`.
+    pattern per dotted path, matched in full, compiled by the time-bounded engine
+    (``pytest_scriptum.expect.compile_pattern``); ``status``: one of :data:`STATUSES`.
     """
 
     output: Any = field(default=UNSET, kw_only=False)  # the marker's one positional
     match: Literal["subset", "exact"] = "subset"
     schema: Mapping[str, Any] | Literal["declared"] | None = None
     approx: float | Mapping[str, float] | None = None
-    regex: Mapping[str, re.Pattern[str]] | None = None
+    regex: Mapping[str, BoundedPattern] | None = None
     status: str = DEFAULT_STATUS
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from jsonschema import exceptions as jsonschema_exceptions
 from jsonschema import validators as jsonschema_validators
 
 from pytest_scriptum._limits import MAX_THREAD_TIMEOUT_S
+from pytest_scriptum.expect import ExpectationError, compile_pattern, usable_validator
 from pytest_scriptum.markers.problems import Invalid, Where, short
 from pytest_scriptum.markers.values import (
     checked_path,
@@ -33,7 +33,7 @@ from pytest_scriptum.markers.values import (
     lookup,
     value_or_file,
 )
-from pytest_scriptum.spec import JSON_NULL, STATUSES, UNSET, Expectation, ScriptumOptions
+from pytest_scriptum.spec import JSON_NULL, STATUSES, UNSET, BoundedPattern, Expectation, ScriptumOptions
 
 __all__ = [
     "bind",
@@ -229,6 +229,10 @@ def _check_schema(schema: Any, label: str) -> dict[str, Any]:
         raise Invalid(f"{label} is not a valid JSON Schema: {problem}") from None
     except Exception as exc:  # never let a jsonschema internal error escape as a traceback
         raise Invalid(f"{label} is not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
+    try:  # what else can be found wrong without an output: $refs, formats, patterns
+        usable_validator(checked)
+    except ExpectationError as exc:
+        raise Invalid(f"{label}: {exc}") from None
     return checked
 
 
@@ -252,19 +256,19 @@ def _approx(raw: Any, output: Any) -> float | dict[str, float] | None:
     return tolerances
 
 
-def _regex(raw: Any) -> dict[str, re.Pattern[str]] | None:
+def _regex(raw: Any) -> dict[str, BoundedPattern] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
         raise Invalid(f"regex must be a dict {{dotted.path: pattern}}, got {short(raw)}")
-    patterns: dict[str, re.Pattern[str]] = {}
+    patterns: dict[str, BoundedPattern] = {}
     for path, pattern in raw.items():
         checked_path(path, "regex")
         if not isinstance(pattern, str):
             raise Invalid(f"regex pattern for {path!r} must be a string, got {short(pattern)}")
-        try:
-            patterns[path] = re.compile(pattern)
-        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        try:  # the engine that matches it, bounded in time (pytest_scriptum.expect)
+            patterns[path] = compile_pattern(pattern)
+        except ValueError as exc:
             raise Invalid(f"bad regex for {path!r}: {exc}") from None
     return patterns
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import re
+import time
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_scriptum.expect import MISSING, Mismatch, check, format_failure, json_diff, render_path
+from pytest_scriptum.expect import (
+    MISSING,
+    REGEX_TIME_BOUND_S,
+    ExpectationError,
+    Mismatch,
+    check,
+    compile_pattern,
+    format_failure,
+    json_diff,
+    render_path,
+    usable_validator,
+)
 from pytest_scriptum.markers import Expectation
 
 
@@ -204,26 +215,185 @@ def test_schema_checks_formats() -> None:
     ]
 
 
-def test_declared_schema_is_used_or_its_absence_reported() -> None:
+def test_declared_schema_is_used_or_its_absence_is_the_tests_error() -> None:
     expect = Expectation(schema="declared")
     assert mismatches(expect, {"total": 1}, declared=SCHEMA) == [
         ("$", "schema: 'invoice_no' is a required property")
     ]
     assert mismatches(expect, {"invoice_no": "X", "total": 1}, declared=SCHEMA) == []
-    assert mismatches(expect, {"total": 1}, declared=None) == [
-        ("$", "schema='declared' but the version declares no output contract")
+    with pytest.raises(ExpectationError, match=r"^schema='declared' but the version declares no output"):
+        mismatches(expect, {"total": 1}, declared=None)
+
+
+@pytest.mark.parametrize(
+    ("declared", "problem"),
+    [
+        ({"type": 12}, "the declared output schema: not a valid JSON Schema: 12 is not valid"),
+        (
+            {"$ref": "https://example.invalid/x.json"},
+            "the declared output schema: $ref 'https://example.invalid/x.json' cannot be resolved",
+        ),
+        (
+            {"properties": {"a": {"$ref": "#/$defs/gone"}}},
+            "the declared output schema: $ref '#/$defs/gone' at ['properties']['a'] cannot be resolved",
+        ),
+        ({"format": "sku"}, "the declared output schema: format 'sku': no installed format checker"),
+        ([1], "the declared output schema is not a JSON object: [1]"),
+    ],
+)
+def test_an_unusable_declared_schema_is_the_tests_error_not_a_mismatch(declared: Any, problem: str) -> None:
+    # issue 11 input 10: counted as the candidate's failure, it would roll a good release back
+    with pytest.raises(ExpectationError) as caught:
+        mismatches(Expectation(schema="declared"), {}, declared=declared)
+    assert str(caught.value).startswith(problem)
+
+
+def test_every_checked_format_of_draft_2020_12_is_asserted() -> None:
+    # issue 11 input 9: without the format-nongpl checkers, date-time and uri passed anything
+    schema = {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "link": {"type": "string", "format": "uri"},
+            "mail": {"type": "string", "format": "email"},
+            "took": {"type": "string", "format": "duration"},
+            "host": {"type": "string", "format": "hostname"},
+            "ptr": {"type": "string", "format": "json-pointer"},
+            "tpl": {"type": "string", "format": "uri-template"},
+        },
+    }
+    good = {
+        "when": "2026-11-30T09:00:00Z",
+        "link": "https://example.test/a?b=1",
+        "mail": "ops@example.test",
+        "took": "P1DT2H",
+        "host": "db.example.test",
+        "ptr": "/a/b",
+        "tpl": "https://example.test/{id}",
+    }
+    assert mismatches(Expectation(schema=schema), good) == []
+    bad = {
+        "when": "yesterday",
+        "link": "not a uri",
+        "mail": "nobody",
+        "took": "a while",
+        "host": "-bad-.example",
+        "ptr": "a/b",
+        "tpl": "https://example.test/{id",
+    }
+    assert [path for path, _ in mismatches(Expectation(schema=schema), bad)] == [
+        f"$.{key}" for key in sorted(bad)
     ]
 
 
-def test_invalid_or_unresolvable_declared_schema_is_a_mismatch_not_a_crash() -> None:
-    expect = Expectation(schema="declared")
-    [invalid] = mismatches(expect, {}, declared={"type": 12})
-    assert invalid[0] == "$" and invalid[1].startswith(
-        "the output schema is not a valid JSON Schema: 12 is not valid"
-    )
-    [unresolvable] = mismatches(expect, {}, declared={"$ref": "https://example.invalid/x.json"})
-    assert unresolvable[1].startswith("could not validate against the output schema: ")
-    assert mismatches(expect, {}, declared=[1]) == [("$", "the output schema is not a JSON object: [1]")]
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ({"format": "sku"}, "format 'sku': no installed format checker knows it"),
+        ({"properties": {"a": {"format": "money"}}}, "format 'money': no installed format checker"),
+        # its checker (rfc3987-syntax) is not a dependency: it would load lark into evidence readers
+        ({"format": "iri"}, "format 'iri': no installed format checker knows it"),
+        ({"$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/y"}, "$ref '#/$defs/y' cannot be resolved"),
+        ({"items": {"$ref": "other.json"}}, "$ref 'other.json' at ['items'] cannot be resolved"),
+        (
+            {"properties": {"a": {"pattern": "(?<=a+)b"}}},
+            "not a valid JSON Schema: '(?<=a+)b' is not a 'regex' at ['properties']['a']['pattern']",
+        ),
+        (
+            {"patternProperties": {"^x": {}}, "unevaluatedProperties": False},
+            "unevaluatedProperties together with patternProperties is not supported",
+        ),
+        ({"$schema": "https://example.test/meta"}, "unknown $schema"),
+    ],
+)
+def test_usable_validator_finds_the_authors_mistakes_without_an_output(schema: Any, problem: str) -> None:
+    with pytest.raises(ExpectationError) as caught:
+        usable_validator(schema)
+    assert problem in str(caught.value)
+
+
+def test_usable_validator_resolves_refs_within_the_schema_and_ignores_data_that_looks_like_keywords() -> None:
+    schema = {
+        "$id": "https://example.test/root.json",
+        "$defs": {"sub": {"$id": "sub.json", "$defs": {"n": {"type": "integer"}}}},
+        "properties": {
+            "a": {"$ref": "sub.json#/$defs/n"},
+            "b": {"$ref": "#/$defs/sub"},
+            "format": {"const": {"format": "not-a-format", "$ref": "#/nowhere"}},
+        },
+    }
+    validator = usable_validator(schema)
+    assert [e.message for e in validator.iter_errors({"a": "x"})] == ["'x' is not of type 'integer'"]
+
+
+# --- regexes are bounded in time -----------------------------------------------------------------
+
+PATHOLOGICAL = r"(a|aa)+"  # nested alternatives under a quantifier: exponential backtracking
+FORTY = "a" * 39 + "b"
+
+
+@pytest.mark.parametrize(
+    ("expect", "where"),
+    [
+        (Expectation(regex={"code": compile_pattern(PATHOLOGICAL)}), "regex for 'code'"),
+        (
+            Expectation(schema={"properties": {"code": {"pattern": f"^{PATHOLOGICAL}$"}}}),
+            "the output schema: schema keyword 'pattern'",
+        ),
+        (
+            Expectation(
+                schema={"patternProperties": {f"^{PATHOLOGICAL}$": {}}, "additionalProperties": False}
+            ),
+            "the output schema: schema keyword 'patternProperties'",
+        ),
+    ],
+    ids=["marker-regex", "schema-pattern", "schema-pattern-properties"],
+)
+def test_a_pathological_pattern_is_the_tests_error_within_the_time_bound(
+    expect: Expectation, where: str
+) -> None:
+    # issue 11 input 11: nested quantifiers against a 40-character output never returned
+    output = {"code": FORTY, FORTY: 1}
+    started = time.monotonic()
+    with pytest.raises(ExpectationError) as caught:
+        check(expect, status="COMPLETED", output=output, error="", declared_schema=None)
+    elapsed = time.monotonic() - started
+    assert str(caught.value).startswith(f"{where}: matching ")
+    assert f"against a 40-character string ran past the {REGEX_TIME_BOUND_S:g}s bound" in str(caught.value)
+    # bounded: the engine stops at the bound (plus its polling slack on a loaded machine)
+    assert elapsed < REGEX_TIME_BOUND_S * 4
+
+
+def test_the_time_bound_is_shared_by_every_pattern_of_one_check() -> None:
+    expect = Expectation(regex={f"k{i}": compile_pattern(PATHOLOGICAL) for i in range(5)})
+    started = time.monotonic()
+    with pytest.raises(ExpectationError):
+        check(
+            expect,
+            status="COMPLETED",
+            output={f"k{i}": FORTY for i in range(5)},
+            error="",
+            declared_schema=None,
+        )
+    assert time.monotonic() - started < REGEX_TIME_BOUND_S * 4  # not five bounds one after another
+
+
+def test_bounded_schema_keywords_keep_jsonschemas_results() -> None:
+    schema = {
+        "properties": {"id": {"type": "string", "pattern": "^INV-[0-9]+$"}},
+        "patternProperties": {"^x-": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    output = {"id": "INV-x", "x-a": "1", "x-b": 2, "other": 1, "more": 2}
+    assert mismatches(Expectation(schema=schema), output) == [
+        ("$", "schema: 'more', 'other' do not match any of the regexes: '^x-'"),
+        ("$.id", "schema: 'INV-x' does not match '^INV-[0-9]+$'"),
+        ('$["x-a"]', "schema: '1' is not of type 'integer'"),
+    ]
+    closed = {"properties": {"a": {}}, "additionalProperties": False}
+    assert mismatches(Expectation(schema=closed), {"a": 1, "b": 2}) == [
+        ("$", "schema: Additional properties are not allowed ('b' was unexpected)")
+    ]
 
 
 # --- regex -------------------------------------------------------------------------------------
@@ -232,11 +402,11 @@ def test_invalid_or_unresolvable_declared_schema_is_a_mismatch_not_a_crash() -> 
 def test_regex_full_match_missing_and_non_string() -> None:
     expect = Expectation(
         regex={
-            "invoice_no": re.compile(r"INV-\d{4}"),
-            "lines.0.sku": re.compile(r"[A-Z]+"),
-            "lines.1.sku": re.compile(r".*"),
-            "currency": re.compile(r"[A-Z]{3}"),
-            "total": re.compile(r"\d+"),
+            "invoice_no": compile_pattern(r"INV-\d{4}"),
+            "lines.0.sku": compile_pattern(r"[A-Z]+"),
+            "lines.1.sku": compile_pattern(r".*"),
+            "currency": compile_pattern(r"[A-Z]{3}"),
+            "total": compile_pattern(r"\d+"),
         }
     )
     output = {"invoice_no": "INV-12345", "lines": [{"sku": "ABC"}], "currency": "EUR", "total": 12}
@@ -248,7 +418,7 @@ def test_regex_full_match_missing_and_non_string() -> None:
 
 
 def test_regex_paths_into_non_containers_are_missing() -> None:
-    expect = Expectation(regex={"a.b": re.compile("x")})
+    expect = Expectation(regex={"a.b": compile_pattern("x")})
     assert mismatches(expect, {"a": "xyz"}) == [("$.a.b", "missing, expected a string matching 'x'")]
     assert mismatches(expect, None) == [("$.a.b", "missing, expected a string matching 'x'")]
 
@@ -257,7 +427,7 @@ def test_output_schema_and_regex_mismatches_are_merged_in_path_order() -> None:
     expect = Expectation(
         output={"b": 1},
         schema={"required": ["z"]},
-        regex={"a": re.compile("x")},
+        regex={"a": compile_pattern("x")},
     )
     assert [path for path, _ in mismatches(expect, {"a": "y", "b": 2})] == ["$", "$.a", "$.b"]
 

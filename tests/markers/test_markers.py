@@ -387,7 +387,7 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "bad-regex",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(regex={'a': '('})",
         "smoke_expect",
-        "bad regex for 'a': missing ), unterminated subpattern at position 0",
+        "bad regex for 'a': missing ) at position 1",
     ),
     (
         "bad-regex-path",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,13 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from jsonschema import validators as jsonschema_validators
 
-from pytest_scriptum.expect import check
+from pytest_scriptum.expect import check, compile_pattern
 from pytest_scriptum.markers import (
     ACCEPTED_EXPECT_KEYS,
     JSON_NULL,
     STATUSES,
     UNSET,
+    BoundedPattern,
     Expectation,
     MarkerError,
     ScriptumOptions,
@@ -167,7 +167,7 @@ def assert_valid_expectation(expect: Expectation) -> None:
         assert isinstance(expect.approx, float) and math.isfinite(expect.approx) and expect.approx >= 0
     for path, pattern in (expect.regex or {}).items():
         parse_dotted_path(path)
-        assert isinstance(pattern, re.Pattern)
+        assert isinstance(pattern, BoundedPattern) and pattern == compile_pattern(pattern.pattern)
     assert expect.status in STATUSES
     # a valid expectation can be checked against any output without raising
     for output in (None, {"total": 1.5, "lines": [{"sku": "A"}]}, [1, "x"], "text"):
