@@ -28,6 +28,8 @@ __all__ = [
     "allure_test_start_ms",
     "junit_path",
     "junit_writing",
+    "last_failed_narrowing",
+    "listing_mode",
     "xdist_distributing",
     "xdist_pending_indices",
     "xdist_request_stop",
@@ -72,6 +74,39 @@ def add_junit_suite_properties(config: pytest.Config, properties: Sequence[tuple
     for name, value in properties:
         xml.add_global_property(name, value)
     return True
+
+
+# -- pytest's listing modes (checked: pytest 8.x) ------------------------------------------------
+
+# pytest's option dests of the modes that list instead of running (DESIGN section 3 "Run modes"),
+# with the flag a user typed (for messages).
+_LISTING_OPTIONS = (
+    ("collectonly", "--collect-only"),
+    ("showfixtures", "--fixtures"),
+    ("show_fixtures_per_test", "--fixtures-per-test"),
+    ("markers", "--markers"),
+    ("setupplan", "--setup-plan"),
+    ("setuponly", "--setup-only"),
+)
+
+
+def listing_mode(config: pytest.Config) -> str | None:
+    """The listing flag of this session (``--collect-only``, ``--fixtures``, ...), or None when
+    it runs tests. A listing session needs no candidate, contacts no platform and has no gate."""
+    for dest, flag in _LISTING_OPTIONS:
+        if getattr(config.option, dest, False):
+            return flag
+    return None
+
+
+def last_failed_narrowing(config: pytest.Config) -> bool:
+    """``--lf`` / ``--ff``-less re-run of failures narrowed this session: the cacheprovider's
+    ``LFPlugin`` (registered as "lfplugin") is ``active`` with a non-empty ``lastfailed``. It skips
+    passed tests while collecting, without ``pytest_deselected``, so deselection counts miss them."""
+    plugin = config.pluginmanager.get_plugin("lfplugin")
+    if plugin is None or not getattr(config.option, "lf", False):
+        return False
+    return bool(getattr(plugin, "active", False) and getattr(plugin, "lastfailed", None))
 
 
 # -- pytest-xdist (checked: pytest-xdist 3.6 - 3.8) ---------------------------------------------

@@ -2,10 +2,12 @@
 
 Semantics (DESIGN.md section 3):
 
-* **inconclusive** when preflight failed or a worker crashed; or when the evidence is too thin
+* **inconclusive** when preflight failed or a worker crashed; when a critical test is undecided
+  (errored, skipped or never finished); or when the evidence is too thin
   (decided = passed + failed < ``min_tests``, or errors > ``max_errors``) *unless* the failures
   alone already prove the gate failed even if every errored test had passed: then **fail**.
 * **fail** when a critical test failed or passed / decided < ``min_pass_rate``.
+* Every reason names the errored tests (even within the budget) and the undecided critical ones.
 * **pass** otherwise. Zero decided tests never pass, even with ``min_tests=0``: that verdict is
   inconclusive (nothing was shown about the candidate, so nothing is rolled back either).
 
@@ -52,13 +54,16 @@ def classify_phase(
 ) -> Outcome:
     """What one phase report of a smoke test says (DESIGN section 3, "what counts").
 
-    ``when``: setup, call or teardown; ``result``: the report's passed / failed / skipped;
+    ``when``: setup, call or teardown; ``result``: the report's passed / failed / skipped, or
+    ``rerun`` (a failed attempt a rerun plugin repeats: failed, as any failed attempt is);
     ``xfail``: the report carries ``wasxfail`` (an xfail or a non-strict xpass);
     ``platform_error``: the run failed for the platform's reasons (transport, deadline, drift,
     a ``PLATFORM_*`` failure, an unrequested cancel); ``test_error``: the test's own mistake found at
     run time. A failed call is the candidate's failure unless one of those two says otherwise; a
     failed setup or teardown is an error; skip, xfail and xpass count as skipped, never as a pass.
     """
+    if result == "rerun":  # pytest-rerunfailures: a failed attempt; a later pass cannot undo it
+        result = "failed"
     if result == "skipped" or (result == "passed" and xfail and when == "call"):
         return "skipped"
     if result == "failed":
@@ -107,6 +112,12 @@ class GateCounts:
     skipped: int = 0
     critical_failed: tuple[str, ...] = ()
     """nodeids of failed tests marked ``scriptum(critical=True)``"""
+    critical_undecided: tuple[str, ...] = ()
+    """nodeids of critical tests that errored, were skipped or never finished (not run)"""
+    errored: tuple[str, ...] = ()
+    """nodeids of the errored tests, when known (every reason line names them)"""
+    pinned_runs: int | None = None
+    """smoke tests that ran a thread on the candidate; 0 is inconclusive (None: not counted)"""
 
     def __post_init__(self) -> None:
         for name in ("passed", "failed", "errors", "skipped"):
@@ -155,6 +166,33 @@ def _critical_reason(counts: GateCounts) -> str:
     return f"{label}: {', '.join(counts.critical_failed)}"
 
 
+def _names(nodeids: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(nodeids[:limit])
+    return shown + (f" and {len(nodeids) - limit} more" if len(nodeids) > limit else "")
+
+
+def _undecided_reason(counts: GateCounts) -> str:
+    label = "critical test undecided" if len(counts.critical_undecided) == 1 else "critical tests undecided"
+    return f"{label} (error or not run): {_names(counts.critical_undecided)}"
+
+
+def _errors_note(counts: GateCounts, config: GateConfig) -> str:
+    """What every reason line says about errored tests: how many, against the budget, and which."""
+    within = "within" if counts.errors <= config.max_errors else ">"
+    text = f"{_plural(counts.errors, 'error')} {within} allowed {config.max_errors}"
+    return text + (f": {_names(counts.errored)}" if counts.errored else "")
+
+
+def _always_said(counts: GateCounts, config: GateConfig) -> list[str]:
+    """Said on every reason line: errors (even within the budget) and undecided critical tests."""
+    notes: list[str] = []
+    if counts.critical_undecided:
+        notes.append(_undecided_reason(counts))
+    if counts.errors:
+        notes.append(_errors_note(counts, config))
+    return notes
+
+
 def _failed_reason(failed: int, total: int, config: GateConfig) -> str:
     allowed = total - required_passes(total, config)
     return f"failed {failed} of {total} > allowed {allowed}"
@@ -166,8 +204,12 @@ def evaluate(
     *,
     preflight_failure: str | None = None,
     crashed_workers: Sequence[str] = (),
+    collection_errors: Sequence[str] = (),
 ) -> Verdict:
-    """The gate verdict for ``counts`` under ``config`` (DESIGN.md section 3)."""
+    """The gate verdict for ``counts`` under ``config`` (DESIGN.md section 3).
+
+    ``collection_errors``: nodeids of files or collectors that failed to collect (also under
+    ``--continue-on-collection-errors`` and xdist): the suite is incomplete, so inconclusive."""
 
     def verdict(decision: Literal["pass", "fail", "inconclusive"], *reasons: str) -> Verdict:
         return Verdict(decision=decision, reason="; ".join(reasons), counts=counts, config=config)
@@ -176,16 +218,27 @@ def evaluate(
         return verdict("inconclusive", f"preflight failed: {preflight_failure}")
     if crashed_workers:
         label = "worker" if len(crashed_workers) == 1 else "workers"
-        return verdict("inconclusive", f"{label} {', '.join(crashed_workers)} crashed")
+        return verdict(
+            "inconclusive", f"{label} {', '.join(crashed_workers)} crashed", *_always_said(counts, config)
+        )
+    if collection_errors:
+        what = f"collection errors: {_names(list(collection_errors))} (the suite did not load whole)"
+        return verdict("inconclusive", what, *_always_said(counts, config))
 
     decided = counts.decided
+    notes = _always_said(counts, config)
+
     thin: list[str] = []
+    if counts.critical_undecided:
+        thin.append(_undecided_reason(counts))
     if counts.errors > config.max_errors:
-        thin.append(f"{_plural(counts.errors, 'platform error')} > allowed {config.max_errors}")
+        thin.append(_errors_note(counts, config))
     if decided < config.min_tests:
         thin.append(f"only {_plural(decided, 'decided smoke test')} < min {config.min_tests}")
     elif decided == 0:
         thin.append("no decided smoke tests (a gate never passes on zero tests)")
+    if counts.pinned_runs == 0 and decided:
+        thin.append("no smoke test ran a thread on the candidate (promotion checks alone prove nothing)")
 
     if thin:
         # Count every errored test as a pass: if the gate still fails, the errors cannot save it.
@@ -201,8 +254,8 @@ def evaluate(
                 reason += f", even if all {counts.errors} errored tests had passed"
             proof.append(reason)
         if proof:
-            return verdict("fail", *proof)
-        return verdict("inconclusive", *thin)
+            return verdict("fail", *proof, *notes)
+        return verdict("inconclusive", *thin, *(note for note in notes if note not in thin))
 
     reasons: list[str] = []
     if counts.critical_failed:
@@ -210,8 +263,9 @@ def evaluate(
     if _rate_broken(counts.passed, decided, config):
         reasons.append(_failed_reason(counts.failed, decided, config))
     if reasons:
-        return verdict("fail", *reasons)
-    return verdict("pass", f"passed {counts.passed} of {decided} (min pass rate {_percent(config)})")
+        return verdict("fail", *reasons, *notes)
+    passed = f"passed {counts.passed} of {decided} (min pass rate {_percent(config)})"
+    return verdict("pass", passed, *notes)
 
 
 def failure_certain(counts: GateCounts, config: GateConfig, *, remaining: int) -> bool:

@@ -21,10 +21,35 @@ if TYPE_CHECKING:
     from pytest_scriptum.preflight import Preflight
     from pytest_scriptum.rollback import RollbackResult
 
-__all__ = ["PinnedRun", "Role", "SessionOutcome", "TestRecord", "utc_now"]
+__all__ = ["PinnedRun", "Role", "Selection", "SessionOutcome", "TestRecord", "utc_now"]
 
 Role = Literal["candidate", "verification"]
 """A session gates a candidate, or is the verification re-run pinned to the rollback target."""
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the suite a session ran (DESIGN section 3 "Run modes", partial sessions).
+
+    ``partial``: something was deselected (``-k``, ``-m``, ``--lf``, ``--sw``, ``--deselect``) or
+    node ids (``file.py::test``) were named; ``selected`` / ``deselected``: test counts (node ids
+    deselect nothing pytest can count); ``args``: the session's command-line arguments.
+    """
+
+    partial: bool
+    selected: int
+    deselected: int
+    args: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``selection`` object."""
+        return {**asdict(self), "args": list(self.args)}
+
+    def describe(self) -> str:
+        """One line for the summary, e.g. ``partial: 1 selected, 3 deselected (args: -k one)``."""
+        kind = "partial" if self.partial else "full"
+        args = f" (args: {' '.join(self.args)})" if self.partial and self.args else ""
+        return f"{kind}: {self.selected} selected, {self.deselected} deselected{args}"
+
 
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with milliseconds, e.g. ``2026-01-01T00:00:00.000Z``."""
@@ -53,7 +78,8 @@ class PinnedRun:
 @dataclass(frozen=True)
 class TestRecord:
     """How one smoke test ended (``outcome``), whether it was ``critical``, its pinned ``run``, and
-    ``error``: a short text of its first bad phase (None when it passed or was skipped)."""
+    ``error``: a short text of its first bad phase (None when it passed or was skipped), and its
+    ``attempts``."""
 
     __test__ = False  # not a pytest test class
 
@@ -62,6 +88,8 @@ class TestRecord:
     critical: bool = False
     run: PinnedRun = field(default_factory=PinnedRun)
     error: str | None = None
+    attempts: int = 1
+    """how many times its body ran (a rerun plugin's attempts included; any failed one decides)"""
 
     def as_dict(self) -> dict[str, Any]:
         """The bundle's ``tests[]`` entry (the run's fields inline)."""
@@ -71,6 +99,7 @@ class TestRecord:
             "critical": self.critical,
             **asdict(self.run),
             "error": self.error,
+            "attempts": self.attempts,
         }
 
 
@@ -100,6 +129,7 @@ class SessionOutcome:
     rollback: RollbackResult | None = None
     tests: tuple[TestRecord, ...] = ()
     evidence: Mapping[str, str] = field(default_factory=dict)
+    selection: Selection | None = None
 
     @property
     def role(self) -> Role:

@@ -126,6 +126,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def _scriptum_smoke_run(request: pytest.FixtureRequest) -> None:
     """Runs the marker-declared thread of a smoke test during setup, even if the body is empty."""
     smoke = _role(request.config).smoke
+    if smoke.listing is not None:
+        return  # --setup-only / --setup-plan: list the fixtures, run no thread
+    smoke.new_attempt(request.node)
     if is_smoke(request.node):
         smoke.refuse_if_unusable()
     if spec_of(request.node) is not None:
@@ -168,7 +171,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     # A platform fault raised in a test body (e.g. version drift in scriptum_runner.run) is the
     # platform's fault: show it as an error, as the gate counts it, not as a candidate failure.
     record = ReportRecord.of(report)
-    if report.when == "call" and report.failed and record is not None and record.errored:
+    if report.when == "call" and report.failed and record is not None and record.used and record.errored:
         return "error", "E", "ERROR"
     return None
 
@@ -208,6 +211,12 @@ class _ReportHooks:
         if session is not None:
             _role(self.config).logreport(report, session)
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        _role(self.config).collectreport(report)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        _role(self.config).deselected(len(items))
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         _role(self.config).resources.cancel_outstanding()
 
@@ -221,13 +230,17 @@ def scriptum_client(pytestconfig: pytest.Config) -> ScriptumClient:
 
     One connection per process, on the transport chosen by --scriptum-transport.
     """
-    return _role(pytestconfig).resources.client
+    role = _role(pytestconfig)
+    role.smoke.refuse_in_listing_mode("scriptum_client")
+    return role.resources.client
 
 
 @pytest.fixture(scope="session")
 def scriptum_http(pytestconfig: pytest.Config) -> httpx.Client:
     """An httpx.Client on the HTTP gateway with the authorization and organization headers set."""
-    return _role(pytestconfig).resources.http
+    role = _role(pytestconfig)
+    role.smoke.refuse_in_listing_mode("scriptum_http")
+    return role.resources.http
 
 
 @pytest.fixture(scope="session")
@@ -248,7 +261,9 @@ def scriptum_runner(pytestconfig: pytest.Config) -> PinnedRunner:
 
     Always pinned to the candidate version; a test can never drift to the active version.
     """
-    return _role(pytestconfig).resources.runner
+    role = _role(pytestconfig)
+    role.smoke.refuse_in_listing_mode("scriptum_runner")
+    return role.resources.runner
 
 
 @pytest.fixture
@@ -259,4 +274,6 @@ def smoke_thread(request: pytest.FixtureRequest) -> ThreadResult:
     error, error_code, steps (path "1", "1.0", ..., name, status, timing, error), env_keys,
     duration_s, finished_at.
     """
-    return _role(request.config).smoke.thread_for(request.node)
+    smoke = _role(request.config).smoke
+    smoke.refuse_in_listing_mode("smoke_thread")
+    return smoke.thread_for(request.node)

@@ -226,6 +226,36 @@ def _send(plan: RollbackPlan, client: ScriptumClient, cas: CasMode) -> Script | 
     return None
 
 
+def _manual_after_unverified(plan: RollbackPlan, client: ScriptumClient) -> str:
+    """The runbook's command after the target failed its smoke re-run: never the candidate, never
+    the target that just failed, never a version rolled back from. It walks the activation history
+    backwards from the candidate's last publish; when no such version is known it says so and lists
+    the history for the human who must choose."""
+    base = f"dodil scriptum version rollback {plan.script} --to"
+    failed = {plan.from_version, plan.to_version}
+    try:
+        info: Script | None = client.get_script(plan.script)
+    except ScriptumError:
+        info = None
+    history = list(info.history) if info is not None and info.history is not None else None
+    if info is not None and history:
+        rolled = set(info.rolled_back_from)
+        published = [i for i, entry in enumerate(history) if entry.kind != "ROLLBACK"]
+        last = max((i for i in published if history[i].version == plan.from_version), default=len(history))
+        for entry in reversed(history[:last]):
+            if entry.version > 0 and entry.version not in failed and entry.version not in rolled:
+                return f"{base} {entry.version}"
+    listed = (
+        ", ".join(f"v{entry.version} ({entry.kind.lower()})" for entry in history)
+        if history
+        else "the platform offers none"
+    )
+    return (
+        f"{base} <known-good version>  (no safe version is known: v{plan.from_version} failed its gate "
+        f"and v{plan.to_version} failed its smoke re-run; activation history, oldest first: {listed})"
+    )
+
+
 def execute(
     plan: RollbackPlan,
     client: ScriptumClient,
@@ -333,6 +363,6 @@ def execute(
         "choose a known-good version",
         active_after=after,
         verification=verification,
-        manual_command=plan.manual_command,
+        manual_command=_manual_after_unverified(plan, client),
         cas=cas,
     )

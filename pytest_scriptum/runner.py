@@ -34,6 +34,7 @@ __all__ = [
     "ThreadResult",
     "UnrequestedCancelError",
     "VersionDriftError",
+    "interrupted_in_flight",
 ]
 
 # After this many platform errors in a row the runner stops dispatching: hammering a sick
@@ -42,6 +43,22 @@ CONSECUTIVE_ERRORS_LIMIT = 5
 
 # Thread.error_code prefix of the failures the platform marks as its own (DESIGN section 5).
 PLATFORM_CODE_PREFIX = "PLATFORM_"
+
+IN_FLIGHT_ATTR = "scriptum_platform_call_in_flight"
+"""Set (True) on any exception that interrupted a platform call of ``PinnedRunner.run`` (a
+pytest-timeout firing, a signal): the test was stopped while waiting for the platform, so it is an
+error, never the candidate's failure (DESIGN section 3). Read with ``interrupted_in_flight``."""
+
+
+def interrupted_in_flight(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) interrupted a platform call."""
+    seen = 0
+    while exc is not None and seen < 20:  # a bounded walk: chains can be cyclic
+        if getattr(exc, IN_FLIGHT_ATTR, False):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 class PlatformFault(Exception):
@@ -238,6 +255,14 @@ class PinnedRunner:
         self._timeout = timeout
         self._resolve_env = resolve_env
         self._circuit = _Circuit(error_limit)
+        self._here = threading.local()  # runs started by the calling thread (a test's body)
+
+    @property
+    def started_here(self) -> int:
+        """How many runs the calling thread has started (the dispatcher's pool threads count
+        their own): tells whether a test body ran a pinned thread (DESIGN section 3 "What counts")."""
+        count: int = getattr(self._here, "count", 0)
+        return count
 
     @property
     def version(self) -> int:
@@ -284,6 +309,7 @@ class PinnedRunner:
                 "the platform looks unhealthy"
             )
         resolve_env = self._resolve_env if env is None else env
+        self._here.count = self.started_here + 1
         try:
             record = self._client.run_thread(
                 name,
@@ -299,6 +325,9 @@ class PinnedRunner:
             if exc.code != "INVALID_ARGUMENT":  # a refused input says nothing about the platform's health
                 self._circuit.failed()
             raise
+        except BaseException as exc:  # re-raised: only marked as "in flight"
+            self._note_interruption(exc)
+            raise
         try:
             result = ThreadResult.from_record(record, input)
             self._judge(result, name, cancel)
@@ -313,6 +342,16 @@ class PinnedRunner:
             ) from None
         self._circuit.succeeded()
         return result
+
+    @staticmethod
+    def _note_interruption(exc: BaseException) -> None:
+        # Whatever escapes the platform call while it waits (pytest-timeout's Failed, a signal's
+        # exception, the client's own errors) happened with the call in flight: mark it, so the
+        # test's outcome is decided by that fact rather than by the exception's type or text.
+        try:
+            setattr(exc, IN_FLIGHT_ATTR, True)
+        except (AttributeError, TypeError):  # an exception type with __slots__: nothing to mark
+            pass
 
     def _judge(self, result: ThreadResult, name: str, cancel: threading.Event | None) -> None:
         """Raise when the settled thread says nothing about the candidate."""
@@ -377,6 +416,10 @@ class Dispatcher:
             return future.result()
         except CancelledError:
             raise RunCancelledError("run cancelled before it started") from None
+        except BaseException as exc:  # re-raised: only marked as "in flight"
+            if not future.done():  # interrupted while waiting, not the run's own exception
+                PinnedRunner._note_interruption(exc)
+            raise
 
     def run_inline(self, request: RunRequest) -> ThreadResult:
         """Run now in the calling thread (serial tests, imperative calls)."""

@@ -9,6 +9,7 @@ it. Processes that only run tests (xdist workers) have no gate owner.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -22,7 +23,7 @@ from pytest_scriptum._session.resources import SessionResources, remote_connecti
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import SessionOutcome, utc_now
+from pytest_scriptum.outcome import Selection, SessionOutcome, utc_now
 from pytest_scriptum.preflight import Preflight, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
@@ -47,23 +48,29 @@ class GateOwner:
         self.total_items: int | None = None
         self.finished_items = 0
         self.smoke_nodeids: list[str] = []  # what the verification re-run re-runs
+        self.critical_nodeids: list[str] = []  # selected critical smoke tests (single process)
+        self.deselected: int | None = None  # tests pytest deselected (-k, -m, --lf, --sw, --deselect)
+        self.collection_errors: list[str] = []  # collectors that failed (every process's, xdist too)
+        self.last_failed = False  # --lf narrowed the run (read at session start: passes empty it later)
         self.fail_fast_reason: str | None = None
         self.usage_error: str | None = None  # an xdist worker's usage problem
+        self.listing = _compat.listing_mode(config)  # --collect-only, --fixtures, ...: no gate
         self.gate_config = GateConfig(
             min_pass_rate=cfg.min_pass_rate, min_tests=cfg.min_tests, max_errors=cfg.max_errors
         )
 
     @property
     def gated(self) -> bool:
-        """A smoke session: a candidate version is given and tests will run."""
-        return self.cfg.version is not None and not self.config.getoption("collectonly")
+        """A smoke session: a candidate version is given and tests will run (not a listing mode)."""
+        return self.cfg.version is not None and self.listing is None
 
     # -- session start ----------------------------------------------------------------------
     def start(self) -> None:
         """Connect (starting the embedded server if asked) and run the preflight checklist."""
         cfg = self.cfg
-        if self.config.getoption("collectonly") or cfg.endpoint is None:
-            return
+        self.last_failed = _compat.last_failed_narrowing(self.config)
+        if self.listing is not None or cfg.endpoint is None:
+            return  # listing modes never contact the platform (DESIGN section 3 "Run modes")
         if cfg.embedded:
             self.resources.connect()
         else:
@@ -92,11 +99,15 @@ class GateOwner:
         return self.preflight is not None and not self.preflight.ok
 
     # -- during the run ---------------------------------------------------------------------
-    def collected(self, total: int, smoke_nodeids: list[str]) -> None:
-        """The selection, once: how many tests will report, and which the re-run would repeat."""
+    def collected(
+        self, total: int, smoke_nodeids: list[str], critical_nodeids: list[str] | None = None
+    ) -> None:
+        """The selection, once: how many tests will report, which the re-run would repeat, and
+        which are critical (a critical test that never reports is undecided)."""
         if self.total_items is None:
             self.total_items = total
             self.smoke_nodeids = list(smoke_nodeids)
+            self.critical_nodeids = list(critical_nodeids or ())
 
     def logreport(self, report: pytest.TestReport, pytest_session: pytest.Session) -> None:
         """Fold one report in; trigger fail-fast once the gate can no longer pass."""
@@ -118,6 +129,32 @@ class GateOwner:
             pytest_session.shouldstop = self.fail_fast_reason
             _compat.xdist_request_stop(self.config, self.fail_fast_reason)
 
+    def deselected_items(self, count: int) -> None:
+        """``pytest_deselected`` in this process (an xdist worker reports its count at the end:
+        every worker collects and deselects the same tests, the first report is enough)."""
+        self.deselected = (self.deselected or 0) + count
+
+    def worker_deselected(self, count: int) -> None:
+        """An xdist worker's deselected count (the controller collects nothing itself)."""
+        if self.deselected is None:
+            self.deselected = count
+
+    def selection(self) -> Selection:
+        """What part of the suite ran: partial on any deselection, named node ids or ``--lf``."""
+        nodeid_args = [arg for arg in self.config.args if "::" in arg]
+        deselected = self.deselected or 0
+        return Selection(
+            partial=deselected > 0 or bool(nodeid_args) or self.last_failed,
+            selected=self.total_items or 0,
+            deselected=deselected,
+            args=tuple(str(arg) for arg in self.config.invocation_params.args),
+        )
+
+    def collection_failed(self, nodeid: str) -> None:
+        """A collector failed (``pytest_collectreport``; xdist forwards its workers' once each)."""
+        if nodeid not in self.collection_errors:
+            self.collection_errors.append(nodeid or "(session)")
+
     def worker_crashed(self, worker: str) -> None:
         """An xdist worker went down with an error or without finishing its session."""
         self.crashed_workers.append(worker)
@@ -136,9 +173,10 @@ class GateOwner:
         cfg = self.cfg
         interrupted = status == pytest.ExitCode.INTERRUPTED and not self._stopped_on_purpose(pytest_session)
         verdict = self._verdict(interrupted)
+        selection = self.selection()
         if not cfg.is_verification_run:
             self.config.hook.pytest_scriptum_gate_evaluated(verdict=verdict)
-        rollback = self._rollback_for(verdict)
+        rollback = self._rollback_for(verdict, selection)
         exit_code = session_exit_code(
             decision=verdict.decision,
             rollback_status=rollback.status if rollback is not None else None,
@@ -162,11 +200,12 @@ class GateOwner:
             rollback=rollback,
             tests=self.book.records(),
             evidence=MappingProxyType(self._evidence_files()),
+            selection=selection,
         )
         self._write_evidence(self.outcome)
 
     def _verdict(self, interrupted: bool) -> Verdict:
-        counts = self.book.counts()
+        counts = self.book.counts(self.critical_nodeids)
         if interrupted:
             # Ctrl-C: a human stopped the gate; half the evidence decides nothing, so nothing rolls
             # back, and the exit code stays pytest's own "interrupted".
@@ -181,14 +220,15 @@ class GateOwner:
             self.gate_config,
             preflight_failure=self.preflight.failure if self.preflight else None,
             crashed_workers=self.crashed_workers,
+            collection_errors=self.collection_errors,
         )
 
-    def _rollback_for(self, verdict: Verdict) -> RollbackResult | None:
+    def _rollback_for(self, verdict: Verdict, selection: Selection) -> RollbackResult | None:
         """A failed gate rolls back (never on the verification re-run); a passed one needs none; an
         inconclusive one attempts nothing (None)."""
         cfg = self.cfg
         if verdict.decision == "fail" and not cfg.is_verification_run:
-            return self._roll_back(verdict)
+            return self._roll_back(verdict, selection)
         if verdict.decision == "pass":
             return RollbackResult(
                 mode=cfg.rollback,
@@ -262,14 +302,21 @@ class GateOwner:
             return "a pytest_scriptum_before_rollback hook returned False"
         return None
 
-    def _roll_back(self, verdict: Verdict) -> RollbackResult:
+    def _roll_back(self, verdict: Verdict, selection: Selection) -> RollbackResult:
         cfg = self.cfg
         assert cfg.script and cfg.version is not None
+        # A partial session proves less than the suite: a rollback mode nobody chose (the default)
+        # only says what it would do; an explicit --scriptum-rollback=auto (CLI, env, ini) rolls back.
+        mode = cfg.rollback
+        chosen = cfg.sources.get("rollback", "default") != "default"
+        downgraded = selection.partial and mode == "auto" and not chosen
+        if downgraded:
+            mode = "dry-run"
         # The rollback id makes our own entry in the history recognisable after a conflict or an
         # ambiguous answer: two sessions failing the same gate write the same words, never the same id.
         plan = RollbackPlan(
             script=cfg.script,
-            mode=cfg.rollback,
+            mode=mode,
             from_version=cfg.version,
             to_version=self._target(),
             incident=cfg.incident,
@@ -277,6 +324,14 @@ class GateOwner:
             rollback_id=f"pytest-scriptum-{uuid.uuid4().hex}",
         )
         result = execute(plan, self.resources.client, verify=self._verify, allowed=self._allowed)
+        if downgraded:
+            result = replace(
+                result,
+                message=(
+                    f"partial session ({selection.describe()}): the default rollback mode acts as "
+                    f"dry-run; pass --scriptum-rollback=auto to roll back. {result.message}"
+                ),
+            )
         self.config.hook.pytest_scriptum_after_rollback(result=result)
         return result
 

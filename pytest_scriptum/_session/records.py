@@ -9,6 +9,7 @@ report without one is not a smoke test. The book classifies each phase with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -25,13 +26,17 @@ __all__ = ["RecordBook", "ReportRecord"]
 class ReportRecord:
     """What the process that ran a smoke test knows about it, on each of its phase reports.
 
-    ``run``: the pinned run so far; ``platform_error``: the run failed for the platform's reasons;
+    ``used``: the test used the platform so far (DESIGN section 3 "What counts": only then is it
+    gate evidence); ``ran_thread``: it ran a thread pinned to the candidate; ``run``: the pinned
+    run so far; ``platform_error``: the run failed for the platform's reasons;
     ``test_error``: the test's own mistake found at run time (both make a failure an error);
     ``error``: their message; ``usage_error``: the session's usage problem found on an xdist
     worker (the gate's owner turns the exit code into 4).
     """
 
     critical: bool = False
+    used: bool = True
+    ran_thread: bool = False
     run: PinnedRun = field(default_factory=PinnedRun)
     platform_error: bool = False
     test_error: bool = False
@@ -82,6 +87,9 @@ class _Entry:
 
     outcome: Outcome = "passed"
     critical: bool = False
+    used: bool = False
+    ran_thread: bool = False
+    attempts: int = 0
     run: PinnedRun = field(default_factory=PinnedRun)
     error: str | None = None
 
@@ -93,15 +101,31 @@ class RecordBook:
         self._entries: dict[str, _Entry] = {}
 
     def __contains__(self, nodeid: object) -> bool:
-        return nodeid in self._entries
+        entry = self._entries.get(nodeid) if isinstance(nodeid, str) else None
+        return entry is not None and entry.used
+
+    def _used(self) -> dict[str, _Entry]:
+        return {nodeid: e for nodeid, e in self._entries.items() if e.used}
 
     def add(self, report: pytest.TestReport) -> ReportRecord | None:
-        """Fold one phase report in; returns its record, or None for a test that is not a smoke test."""
+        """Fold one phase report in; returns its record, or None for a test that is not a smoke test.
+
+        A failed report without a record for a smoke test already in the book is what xdist sends
+        when the worker running it died (``when="???"``, "worker 'gw0' crashed while running"): the
+        test is an error, never left as the pass its setup report said.
+        """
         record = ReportRecord.of(report)
+        if record is None and report.failed and report.nodeid in self._entries:
+            # It may have used the platform before dying: a crash is an error either way.
+            record = ReportRecord(platform_error=True, error=_short_error(report, ReportRecord()))
         if record is None:
             return None
         entry = self._entries.setdefault(report.nodeid, _Entry())
         entry.critical = entry.critical or record.critical
+        entry.used = entry.used or record.used
+        entry.ran_thread = entry.ran_thread or record.ran_thread
+        if report.when == "call":  # one call report per attempt (a rerun plugin's "rerun" included)
+            entry.attempts += 1
         entry.run = entry.run.merged(record.run)
         phase = classify_phase(
             report.when,
@@ -119,13 +143,26 @@ class RecordBook:
     def records(self) -> tuple[TestRecord, ...]:
         """The outcome's test records, in the order the tests were first seen."""
         return tuple(
-            TestRecord(nodeid=nodeid, outcome=e.outcome, critical=e.critical, run=e.run, error=e.error)
-            for nodeid, e in self._entries.items()
+            TestRecord(
+                nodeid=nodeid,
+                outcome=e.outcome,
+                critical=e.critical,
+                run=e.run,
+                error=e.error,
+                attempts=max(e.attempts, 1),
+            )
+            for nodeid, e in self._used().items()
         )
 
-    def counts(self) -> GateCounts:
-        """Gate counts over every recorded smoke test."""
-        entries = self._entries
+    def counts(self, critical_selected: Iterable[str] = ()) -> GateCounts:
+        """Gate counts over every recorded smoke test. ``critical_selected``: the selected critical
+        smoke tests; one that never reported (not run) is undecided, as is one that errored or
+        was skipped."""
+        entries = self._used()
+        undecided = [
+            nodeid for nodeid, e in entries.items() if e.critical and e.outcome in ("error", "skipped")
+        ]
+        undecided += [nodeid for nodeid in critical_selected if nodeid not in entries]  # never ran
         return GateCounts(
             passed=sum(e.outcome == "passed" for e in entries.values()),
             failed=sum(e.outcome == "failed" for e in entries.values()),
@@ -134,4 +171,7 @@ class RecordBook:
             critical_failed=tuple(
                 nodeid for nodeid, e in entries.items() if e.critical and e.outcome == "failed"
             ),
+            critical_undecided=tuple(dict.fromkeys(undecided)),
+            errored=tuple(nodeid for nodeid, e in entries.items() if e.outcome == "error"),
+            pinned_runs=sum(e.ran_thread for e in entries.values()),
         )

@@ -242,6 +242,13 @@ class SessionResources:
                 )
             return self._runner
 
+    def runs_started_here(self) -> int:
+        """Runs the calling thread started through the pinned runner (0 before it exists: asking
+        never creates it, so never connects)."""
+        with self._lock:
+            runner = self._runner
+        return runner.started_here if runner is not None else 0
+
     @property
     def dispatcher(self) -> Dispatcher:
         """The bounded pool that starts smoke runs early."""

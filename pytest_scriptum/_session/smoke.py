@@ -8,11 +8,12 @@ Nothing here decides the gate: each smoke report carries a ``ReportRecord`` to w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from pytest_scriptum import expect
+from pytest_scriptum import _compat, expect
 from pytest_scriptum._session.records import ReportRecord
 from pytest_scriptum._session.resources import SessionResources
 from pytest_scriptum.client import ScriptumError
@@ -20,7 +21,6 @@ from pytest_scriptum.contract_schema import contract_json_schema
 from pytest_scriptum.evidence.junit import thread_properties
 from pytest_scriptum.markers import (
     CASE_PARAM,
-    MARKER_NAMES,
     MarkerError,
     scriptum_options,
     smoke_spec,
@@ -33,6 +33,7 @@ from pytest_scriptum.runner import (
     RunRequest,
     ThreadResult,
     UnrequestedCancelError,
+    interrupted_in_flight,
 )
 from pytest_scriptum.spec import ScriptumOptions, SmokeSpec
 
@@ -47,9 +48,16 @@ __all__ = [
     "spec_of",
 ]
 
-SMOKE_FIXTURES = ("smoke_thread", "scriptum_runner")
+SMOKE_FIXTURES = ("smoke_thread", "scriptum_runner", "scriptum_client", "scriptum_http")
+"""Fixtures through which a test uses the platform (DESIGN section 3 "What counts")."""
+# Requesting these makes a test gate evidence; requesting only the pinned runner does once the
+# body ran a thread with it (or its setup failed first: the test's own error, an error).
+_EVIDENCE_BY_REQUEST = ("smoke_thread", "scriptum_client", "scriptum_http")
 
 RESULT_KEY = pytest.StashKey[ThreadResult]()
+RUNS_BEFORE_KEY = pytest.StashKey[int]()  # the pinned runner's count in this thread before the test
+ATTEMPTS_KEY = pytest.StashKey[int]()  # call phases so far (a rerun plugin repeats them)
+USED_KEY = pytest.StashKey[bool]()  # the test used the platform: its reports are gate evidence
 PLATFORM_ERROR_KEY = pytest.StashKey[str]()
 TEST_ERROR_KEY = pytest.StashKey[str]()  # the test's own mistake found at run time: an error
 MISMATCH_KEY = pytest.StashKey[Sequence[expect.Mismatch]]()
@@ -83,8 +91,10 @@ def _platform_error_text(exc: ScriptumError, script: str | None, version: int | 
 
 
 def is_smoke(item: pytest.Item) -> bool:
-    """A smoke test carries a scriptum marker or uses the pinned runner / smoke_thread."""
-    if any(item.get_closest_marker(name) for name in MARKER_NAMES):
+    """Whether a selected test may use the platform (DESIGN section 3 "What counts"): it declares a
+    pinned run (``smoke_input`` / ``smoke_cases``) or requests one of ``SMOKE_FIXTURES``. A test
+    that only sits under a ``scriptum`` marker is not. Whether it *did* is ``SmokeTests.used``."""
+    if spec_of(item) is not None:
         return True
     names = getattr(item, "fixturenames", ())
     return any(name in names for name in SMOKE_FIXTURES)
@@ -136,6 +146,7 @@ class SmokeTests:
         self.all_items: list[pytest.Item] = []  # every selected test (xdist indices point here)
         self._on_worker = on_worker
         self.usage_problem: str | None = None
+        self.listing = _compat.listing_mode(config)  # a listing session runs nothing, needs no candidate
 
     # -- collection ------------------------------------------------------------------------
     def generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -157,6 +168,8 @@ class SmokeTests:
         """
         self.items = [item for item in items if is_smoke(item)]
         self.all_items = list(items)
+        if self.listing is not None:
+            return
         problem = self._usage_problem(self.items)
         if problem is not None:
             if not self._on_worker:
@@ -186,6 +199,21 @@ class SmokeTests:
             )
         return None
 
+    def critical_nodeids(self) -> list[str]:
+        """The selected smoke tests marked ``scriptum(critical=True)`` (one never run is undecided)."""
+        critical = []
+        for item in self.items:
+            spec = spec_of(item)
+            options = spec.options if spec is not None else _options_of(item)
+            if options is not None and options.critical:
+                critical.append(item.nodeid)
+        return critical
+
+    def refuse_in_listing_mode(self, what: str) -> None:
+        """``--setup-only`` executes fixtures: a platform fixture skips instead of contacting it."""
+        if self.listing is not None:
+            pytest.skip(f"{self.listing}: {what} does not contact the platform in a listing session")
+
     def refuse_if_unusable(self) -> None:
         """xdist worker: fail a smoke test's setup with the session's usage problem, if any."""
         if self.usage_problem is not None:
@@ -203,7 +231,7 @@ class SmokeTests:
 
     def dispatch(self, items: Sequence[pytest.Item]) -> None:
         """Start the runs of the marker-declared, non-serial smoke tests among ``items``, in order."""
-        if self.cfg.version is None:
+        if self.cfg.version is None or self.listing is not None:
             return
         todo = []
         for item in items:
@@ -230,7 +258,8 @@ class SmokeTests:
         dispatcher = self.resources.dispatcher
         problem: str | None = None
         try:
-            if dispatcher.dispatched(item.nodeid):
+            # A rerun attempt runs its own thread: the early run belonged to the first attempt.
+            if dispatcher.dispatched(item.nodeid) and RESULT_KEY not in item.stash:
                 result = dispatcher.result(item.nodeid)
             else:
                 result = dispatcher.run_inline(self._request(spec))
@@ -252,7 +281,31 @@ class SmokeTests:
 
     def _record(self, item: pytest.Item, result: ThreadResult) -> None:
         item.stash[RESULT_KEY] = result
-        item.user_properties.extend(thread_properties(result))
+        fresh = thread_properties(result)
+        names = {name for name, _ in fresh} | {"scriptum.error_code"}
+        # A rerun attempt's run replaces the previous attempt's properties instead of repeating them.
+        item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
+        item.user_properties.extend(fresh)
+
+    def new_attempt(self, item: pytest.Item) -> None:
+        """At each attempt's setup (a rerun plugin repeats setup, call and teardown on the same
+        item): forget the previous attempt's errors and expectations; its run is not reused."""
+        stash = item.stash
+        for text_key in (PLATFORM_ERROR_KEY, TEST_ERROR_KEY):
+            if text_key in stash:
+                del stash[text_key]
+        if MISMATCH_KEY in stash:
+            del stash[MISMATCH_KEY]
+        if DECLARED_KEY in stash:
+            del stash[DECLARED_KEY]
+
+    def _count_attempt(self, item: pytest.Item) -> int:
+        attempts = item.stash.get(ATTEMPTS_KEY, 0) + 1
+        item.stash[ATTEMPTS_KEY] = attempts
+        if attempts > 1:  # JUnit says so on a rerun (per-test property, the last attempt's count)
+            item.user_properties[:] = [p for p in item.user_properties if p[0] != "scriptum.attempts"]
+            item.user_properties.append(("scriptum.attempts", attempts))
+        return attempts
 
     def _declared_schema(self, script: str, version: int) -> dict[str, Any] | NoDeclaredOutputs | ValueError:
         """The version's declared output schema, read from GetScriptVersion once per process."""
@@ -296,13 +349,21 @@ class SmokeTests:
         result = result_of(item)
         if spec is None or result is None:
             return
-        mismatches = expect.check(
-            spec.expect,
-            status=result.status,
-            output=result.output,
-            error=result.error,
-            declared_schema=item.stash.get(DECLARED_KEY, None),
-        )
+        try:
+            mismatches = expect.check(
+                spec.expect,
+                status=result.status,
+                output=result.output,
+                error=result.error,
+                declared_schema=item.stash.get(DECLARED_KEY, None),
+            )
+        except expect.ExpectationError as exc:  # the test is wrong (regex over its bound, bad schema)
+            problem: str | None = str(exc)
+        else:
+            problem = None
+        if problem is not None:  # failed outside the except: no chained exception in the report
+            item.stash[TEST_ERROR_KEY] = problem
+            pytest.fail(f"the test's own mistake (not a candidate failure): {problem}", pytrace=False)
         if mismatches:
             item.stash[MISMATCH_KEY] = mismatches
             pytest.fail(
@@ -319,8 +380,14 @@ class SmokeTests:
         spec = spec_of(item)
         options = spec.options if spec is not None else _options_of(item)
         platform = PLATFORM_ERROR_KEY in item.stash
+        error = item.stash.get(PLATFORM_ERROR_KEY, None) or item.stash.get(TEST_ERROR_KEY, None)
         if call.excinfo is not None and call.excinfo.errisinstance((ScriptumError, PlatformFault)):
             platform = True
+        elif call.excinfo is not None and interrupted_in_flight(call.excinfo.value):
+            # e.g. pytest-timeout fired while the test waited for the platform: the platform's
+            # slowness, never a verdict on the candidate (whatever the interrupting exception says)
+            platform = True
+            error = f"interrupted while a platform call was in flight: {call.excinfo.exconly()}"[:500]
         if result is not None:
             run = PinnedRun(
                 script=result.script,
@@ -334,14 +401,47 @@ class SmokeTests:
             run = PinnedRun(script=(options.script if options else None) or cfg.script, version=cfg.version)
         return ReportRecord(
             critical=options.critical if options is not None else False,
+            ran_thread=self.ran_thread(item),
             run=run,
             platform_error=platform,
             test_error=TEST_ERROR_KEY in item.stash,
-            error=item.stash.get(PLATFORM_ERROR_KEY, None) or item.stash.get(TEST_ERROR_KEY, None),
+            error=error,
             usage_error=self.usage_problem,
         )
 
+    def before(self, item: pytest.Item) -> None:
+        """Before a test's protocol: remember the pinned runner's count, to see whether it ran one."""
+        item.stash[RUNS_BEFORE_KEY] = self.resources.runs_started_here()
+
+    def ran_thread(self, item: pytest.Item) -> bool:
+        """The test ran a thread pinned to the candidate: its marker-declared run, or its body's."""
+        if result_of(item) is not None:
+            return True
+        return self.resources.runs_started_here() > item.stash.get(RUNS_BEFORE_KEY, 0)
+
+    def used(self, item: pytest.Item, report: pytest.TestReport) -> bool:
+        """Whether this test is gate evidence (decided once, then kept for its later phases): it
+        declared a pinned run (it was meant to run one, even if that errored), requested
+        ``smoke_thread`` / ``scriptum_client`` / ``scriptum_http``, ran a thread through
+        ``scriptum_runner``, or requested the runner and failed at setup (a fixture error)."""
+        if item.stash.get(USED_KEY, False):
+            return True
+        names = getattr(item, "fixturenames", ())
+        setup_failed = report.when == "setup" and report.failed
+        used = (
+            spec_of(item) is not None
+            or any(name in names for name in _EVIDENCE_BY_REQUEST)
+            or ("scriptum_runner" in names and (self.ran_thread(item) or setup_failed))
+        )
+        if used:
+            item.stash[USED_KEY] = True
+        return used
+
     def annotate(self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
-        """Attach the record to a smoke test's report."""
-        if is_smoke(item):
-            self.record_of(item, call).attach(report)
+        """Attach the record to the reports of a test that may use the platform, saying whether it
+        did so far (a worker that dies later leaves the controller a record to turn into an error)."""
+        if self.listing is None and is_smoke(item):
+            if call.when == "call":
+                self._count_attempt(item)
+            record = self.record_of(item, call)
+            replace(record, used=self.used(item, report)).attach(report)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pytest_scriptum._session.smoke import SmokeTests
 
 __all__ = [
+    "DESELECTED",
     "FINISHED",
     "REPORT_ATTR",
     "WORKERINPUT_KEY",
@@ -46,6 +47,8 @@ WORKEROUTPUT_KEY: Final = "scriptum"
 normally; a worker that goes down without it crashed."""
 
 FINISHED: Final = "finished"
+DESELECTED: Final = "deselected"
+"""worker -> controller, in the same dict: how many tests the worker's collection deselected."""
 
 REPORT_ATTR: Final = "scriptum"
 """The attribute of every smoke test's report that carries its ``records.ReportRecord`` as a dict
@@ -67,6 +70,7 @@ class Role:
         self.resources = resources
         self.smoke = smoke
         self.owner = owner
+        self.deselected_count = 0
 
     def start(self) -> None:
         """Session start: the gate's owner connects and runs the preflight."""
@@ -85,6 +89,18 @@ class Role:
 
     def before_test(self, item: pytest.Item) -> None:
         """Before each test's protocol in this process."""
+        self.smoke.before(item)
+
+    def deselected(self, count: int) -> None:
+        """``pytest_deselected`` in this process."""
+        self.deselected_count += count
+        if self.owner is not None:
+            self.owner.deselected_items(count)
+
+    def collectreport(self, report: pytest.CollectReport) -> None:
+        """Every collect report this process sees (its own, or its workers' failed ones)."""
+        if report.failed and self.owner is not None:
+            self.owner.collection_failed(report.nodeid)
 
     def logreport(self, report: pytest.TestReport, session: pytest.Session) -> None:
         """Every report this process sees (its own, or its workers')."""
@@ -110,7 +126,9 @@ class Local(Role):
     def collected(self, items: list[pytest.Item]) -> None:
         super().collected(items)
         if self.owner is not None:
-            self.owner.collected(len(items), [item.nodeid for item in self.smoke.items])
+            self.owner.collected(
+                len(items), [item.nodeid for item in self.smoke.items], self.smoke.critical_nodeids()
+            )
 
     def run_loop(self, session: pytest.Session) -> bool | None:
         if super().run_loop(session):
@@ -145,6 +163,9 @@ class XdistController(Role):
         if owner is None:
             return
         output = getattr(node, "workeroutput", {}) or {}
+        worker = output.get(WORKEROUTPUT_KEY) or {}
+        if isinstance(worker.get(DESELECTED), int):
+            owner.worker_deselected(worker[DESELECTED])
         unfinished = owner.gated and WORKEROUTPUT_KEY not in output and not owner.fail_fast_reason
         if error is not None or unfinished:
             owner.worker_crashed(_compat.xdist_worker_id(node))
@@ -160,6 +181,7 @@ class XdistWorker(Role):
         return Connection.from_dict(data) if data else None
 
     def before_test(self, item: pytest.Item) -> None:
+        super().before_test(item)
         # Start the runs of every test xdist handed this worker since the last look.
         indices = _compat.xdist_pending_indices(self.config)
         if indices is None:
@@ -171,4 +193,4 @@ class XdistWorker(Role):
         super().finish(session)
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
-            workeroutput[WORKEROUTPUT_KEY] = {FINISHED: True}
+            workeroutput[WORKEROUTPUT_KEY] = {FINISHED: True, DESELECTED: self.deselected_count}

@@ -67,10 +67,12 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
             "errors": counts.errors,
             "skipped": counts.skipped,
             "critical_failed": list(counts.critical_failed),
+            "critical_undecided": list(counts.critical_undecided),
         },
         "preflight": preflight.as_dict() if preflight is not None else None,
         "tests": [test.as_dict() for test in outcome.tests],
         "rollback": outcome.rollback.as_dict() if outcome.rollback is not None else None,
+        "selection": outcome.selection.as_dict() if outcome.selection is not None else None,
     }
     if redactor is None:
         return bundle

@@ -8,6 +8,7 @@ before junitxml writes the file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,8 @@ def suite_properties(outcome: SessionOutcome, redactor: Redactor | None = None) 
             ("scriptum.rollback.to", _text(rollback.to_version if rollback is not None else target)),
             ("scriptum.incident", _text(outcome.incident)),
         ]
+    if outcome.selection is not None:
+        properties.append(("scriptum.selection", json.dumps(outcome.selection.as_dict(), sort_keys=True)))
     if redactor is None:
         return properties
     return [(name, redactor.text(value)) for name, value in properties]

@@ -20,6 +20,8 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
     role = f" (verification re-run after rolling back from v{verification_of})" if verification_of else ""
     candidate = f"{outcome.script} v{outcome.candidate_version}"
     lines.append(f"candidate: {candidate} at endpoint {outcome.endpoint}{role}")
+    if outcome.selection is not None and outcome.selection.partial:
+        lines.append(f"selection: {outcome.selection.describe()}")
     if preflight is not None:
         if preflight.failure:
             lines.append(f"preflight: FAILED {preflight.failure}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ THREAD_PROPERTIES = ("scriptum.thread_id", "scriptum.status", "scriptum.duration
 
 def _check_failed_and_rolled_back(junit_path: Path) -> None:
     junit = read_junit(junit_path)
+    # issue 11: the session's selection (the whole suite here), as the bundle's object in JSON
+    selection = json.loads(junit.suite_properties.pop("scriptum.selection"))
+    assert (selection["partial"], selection["selected"], selection["deselected"]) == (False, 3, 0)
     assert junit.suite_properties == {
         "scriptum.role": "candidate",
         "scriptum.verdict": "fail",
@@ -35,6 +39,8 @@ def _check_failed_and_rolled_back(junit_path: Path) -> None:
     assert junit.cases["test_runner_only"].properties == {"scriptum.script": "calc", "scriptum.version": "2"}
 
     verification = read_junit(junit_path.with_name("junit.verification-v1.xml"))
+    # the re-run names the candidate run's smoke tests by node id
+    assert json.loads(verification.suite_properties.pop("scriptum.selection"))["selected"] == 3
     assert verification.suite_properties == {
         "scriptum.role": "verification",
         "scriptum.verdict": "pass",

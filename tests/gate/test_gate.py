@@ -34,11 +34,32 @@ TABLE = [
         "passed 3 of 3 (min pass rate 100%)",
     ),
     Row(
+        "critical-errored-within-budget-is-inconclusive",  # issue 11 input 12
+        GateCounts(passed=5, errors=1, critical_undecided=("t::crit",), errored=("t::crit",)),
+        GateConfig(max_errors=1),
+        "inconclusive",
+        "critical test undecided (error or not run): t::crit; 1 error within allowed 1: t::crit",
+    ),
+    Row(
+        "critical-not-run-is-inconclusive",
+        GateCounts(passed=5, critical_undecided=("t::crit",)),
+        DEFAULT,
+        "inconclusive",
+        "critical test undecided (error or not run): t::crit",
+    ),
+    Row(
+        "critical-undecided-but-failures-prove-fail",
+        GateCounts(passed=1, failed=4, critical_undecided=("t::crit",)),
+        DEFAULT,
+        "fail",
+        "failed 4 of 5 > allowed 0; critical test undecided (error or not run): t::crit",
+    ),
+    Row(
         "errors-within-budget",
         GateCounts(passed=5, errors=1),
         GateConfig(max_errors=1),
         "pass",
-        "passed 5 of 5 (min pass rate 100%)",
+        "passed 5 of 5 (min pass rate 100%); 1 error within allowed 1",
     ),
     Row(
         "min-tests-zero-with-tests",
@@ -150,28 +171,28 @@ TABLE = [
         GateCounts(passed=9, errors=3),
         DEFAULT,
         "inconclusive",
-        "3 platform errors > allowed 0",
+        "3 errors > allowed 0",
     ),
     Row(
         "one-error-singular",
         GateCounts(passed=9, errors=1),
         DEFAULT,
         "inconclusive",
-        "1 platform error > allowed 0",
+        "1 error > allowed 0",
     ),
     Row(
         "errors-and-too-few",
         GateCounts(errors=2),
         DEFAULT,
         "inconclusive",
-        "2 platform errors > allowed 0; only 0 decided smoke tests < min 1",
+        "2 errors > allowed 0; only 0 decided smoke tests < min 1",
     ),
     Row(
         "errors-could-save-the-rate",  # 8 passed + 2 errors of 11 would meet 0.7
         GateCounts(passed=8, failed=1, errors=2),
         GateConfig(min_pass_rate=0.7),
         "inconclusive",
-        "2 platform errors > allowed 0",
+        "2 errors > allowed 0",
     ),
     Row(
         "failures-below-min-tests-could-still-pass",
@@ -186,14 +207,14 @@ TABLE = [
         GateCounts(passed=5, failed=2, errors=3),
         DEFAULT,
         "fail",
-        "failed 2 of 10 > allowed 0, even if all 3 errored tests had passed",
+        "failed 2 of 10 > allowed 0, even if all 3 errored tests had passed; 3 errors > allowed 0",
     ),
     Row(
         "failures-prove-fail-despite-one-error",
         GateCounts(passed=1, failed=5, errors=1),
         GateConfig(min_pass_rate=0.5),
         "fail",
-        "failed 5 of 7 > allowed 3, even if the errored test had passed",
+        "failed 5 of 7 > allowed 3, even if the errored test had passed; 1 error > allowed 0",
     ),
     Row(
         "failures-prove-fail-below-min-tests",
@@ -207,21 +228,21 @@ TABLE = [
         GateCounts(passed=3, failed=1, errors=4, critical_failed=("t::crit",)),
         GateConfig(min_pass_rate=0.5),
         "fail",
-        "critical test failed: t::crit",
+        "critical test failed: t::crit; 4 errors > allowed 0",
     ),
     Row(
         "proof-boundary-exactly-met-is-not-proof",  # 7 passed + 3 errors of 10 meets 0.7 exactly
         GateCounts(passed=4, failed=3, errors=3),
         GateConfig(min_pass_rate=0.7),
         "inconclusive",
-        "3 platform errors > allowed 0",
+        "3 errors > allowed 0",
     ),
     Row(
         "proof-boundary-one-short-is-proof",
         GateCounts(passed=3, failed=4, errors=3),
         GateConfig(min_pass_rate=0.7),
         "fail",
-        "failed 4 of 10 > allowed 3, even if all 3 errored tests had passed",
+        "failed 4 of 10 > allowed 3, even if all 3 errored tests had passed; 3 errors > allowed 0",
     ),
     # inconclusive whatever the counts: preflight, crashed workers
     Row(
