@@ -101,7 +101,13 @@ def write_plugin_suite(root: Path, script: str, count: int, sleep_s: float, conf
 
 
 def write_direct_suite(root: Path, script: str, version: int, count: int, sleep_s: float) -> Path:
-    """The baseline: a plain pytest file calling the generated gRPC stub itself, one case after another."""
+    """The baseline: a plain pytest file on the generated gRPC stub, one case after another.
+
+    What a team writes without the plugin against the documented API: ``CreateThread`` pinned to
+    ``version`` with ``input_json`` and ``load_env``, follow the thread with the ``WatchThread``
+    stream until it is terminal, then ``GetThreadResult``; assert COMPLETED, the version and the
+    output. The file is generated with the case list inlined, so collection does no file I/O.
+    """
     root.mkdir(parents=True)
     (root / "pytest.ini").write_text(_PYTEST_INI)
     (root / "test_direct.py").write_text(
@@ -133,19 +139,32 @@ def write_direct_suite(root: Path, script: str, version: int, count: int, sleep_
                 )
 
 
-            @pytest.mark.parametrize("event", CASES, ids=[f"case{{c['id']:04d}}" for c in CASES])
-            def test_case(stub, metadata, event):
-                thread = stub.RunThread(
-                    pb.RunThreadRequest(
-                        name={script!r}, version={version}, input_json=json.dumps(event), resolve_env=True,
-                        timeout_seconds=60.0,
+            def run_pinned(stub, metadata, event):
+                created = stub.CreateThread(
+                    pb.CreateThreadRequest(
+                        script_name={script!r}, version={version}, input_json=json.dumps(event),
+                        load_env=True, timeout="60s",
                     ),
                     metadata=metadata,
                     timeout=70.0,
                 )
-                assert thread.status == pb.SUCCEEDED, thread.error
-                assert thread.version == {version}
-                assert json.loads(thread.output_json) == {{"id": event["id"]}}
+                # The stream ends after the event whose thread is terminal (or paused).
+                thread = None
+                watch = pb.WatchThreadRequest(thread_id=created.thread_id)
+                for change in stub.WatchThread(watch, metadata=metadata, timeout=70.0):
+                    thread = change.thread
+                result = stub.GetThreadResult(
+                    pb.GetThreadResultRequest(thread_id=created.thread_id), metadata=metadata, timeout=70.0
+                )
+                return thread, result
+
+
+            @pytest.mark.parametrize("event", CASES, ids=[f"case{{c['id']:04d}}" for c in CASES])
+            def test_case(stub, metadata, event):
+                thread, result = run_pinned(stub, metadata, event)
+                assert thread.status == pb.THREAD_STATUS_COMPLETED, (thread.error_code, thread.error)
+                assert thread.version == {version} and result.version == {version}
+                assert json.loads(result.output_data) == {{"id": event["id"]}}
             """
         ).lstrip()
     )

@@ -10,17 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from _trivial import HANDLER, bench_baseline, runs_per_second, thread_counts
 
 from pytest_scriptum.devserver._runtime import HandlerRuntime, RunRequest
 
 
+def _ignore_frames(frame: Mapping[str, Any]) -> None:
+    """Steps, logs and yields of a run: the trivial handler has none worth keeping."""
+
+
 def bench_runtime(runtime: HandlerRuntime, runs: int, threads: int) -> float:
     def one(i: int) -> None:
-        outcome = runtime.run(RunRequest(HANDLER, json.dumps({"n": i}), None, 30.0))
-        if outcome.status != "SUCCEEDED" or json.loads(outcome.output_json) != {"n": i + 1}:
-            raise RuntimeError(f"run {i} ended {outcome.status}: {outcome.error}")
+        event = json.dumps({"n": i})
+        request = RunRequest(org="bench", source=HANDLER, event_json=event, env=None, timeout_s=30.0)
+        outcome = runtime.run(request, _ignore_frames)
+        if outcome.status != "COMPLETED" or json.loads(outcome.output_json) != {"n": i + 1}:
+            raise RuntimeError(f"run {i} ended {outcome.status} {outcome.error_code}: {outcome.error}")
 
     return runs_per_second(one, runs, threads)
 

@@ -1,12 +1,16 @@
-"""Trivial RunThread calls per second through gRPC against an in-process DevServer.
+"""Trivial thread runs per second through gRPC against an in-process DevServer.
 
-Compares with a naive baseline measured in the same run: a fresh `python -c` subprocess per run.
+One run is what a client of the documented API does: ``CreateThread`` (pinned, ``input_json``),
+the ``WatchThread`` stream until the thread is terminal, then ``GetThreadResult``, checking the
+status and the output. Compares with a naive baseline measured in the same run: a fresh
+`python -c` subprocess per run.
 Usage: python benchmarks/bench_server.py [--runs 600] [--threads 1,8,32]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -18,7 +22,8 @@ from pytest_scriptum._proto import scriptum_pb2_grpc as pb_grpc
 from pytest_scriptum.devserver import DevServer
 
 TOKEN = "bench-token"
-AUTH = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", "bench"))
+Metadata = tuple[tuple[str, str], ...]
+AUTH: Metadata = (("authorization", f"Bearer {TOKEN}"), ("x-organization-id", "bench"))
 
 
 def _seed(root: Path) -> Path:
@@ -28,15 +33,33 @@ def _seed(root: Path) -> Path:
     return root / "seed"
 
 
-def bench_server(stub: pb_grpc.ScriptumServiceStub, runs: int, threads: int) -> float:
-    def one(i: int) -> None:
-        thread = stub.RunThread(
-            pb.RunThreadRequest(name="trivial", version=1, input_json=f'{{"n": {i}}}'), metadata=AUTH
-        )
-        if thread.status != pb.SUCCEEDED:
-            raise RuntimeError(f"run {i} ended {pb.ThreadStatus.Name(thread.status)}: {thread.error}")
+def run_once(stub: pb_grpc.ScriptumServiceStub, metadata: Metadata, n: int) -> None:
+    """One trivial run on ``trivial`` v1 followed to its result; raises if it is not ``{"n": n + 1}``."""
+    created = stub.CreateThread(
+        pb.CreateThreadRequest(script_name="trivial", version=1, input_json=f'{{"n": {n}}}'),
+        metadata=metadata,
+        timeout=60,
+    )
+    thread = None
+    # The stream ends after the event whose thread is terminal (or paused).
+    for event in stub.WatchThread(
+        pb.WatchThreadRequest(thread_id=created.thread_id), metadata=metadata, timeout=60
+    ):
+        thread = event.thread
+    if thread is None:
+        raise RuntimeError(f"run {n}: WatchThread ended without an event")
+    if thread.status != pb.THREAD_STATUS_COMPLETED:
+        status = pb.ThreadStatus.Name(thread.status)
+        raise RuntimeError(f"run {n} ended {status}: {thread.error_code} {thread.error}")
+    request = pb.GetThreadResultRequest(thread_id=created.thread_id, output_only=True)
+    result = stub.GetThreadResult(request, metadata=metadata, timeout=60)
+    if json.loads(result.output_data) != {"n": n + 1}:
+        raise RuntimeError(f"run {n} answered {result.output_data!r}")
 
-    return runs_per_second(one, runs, threads)
+
+def bench_server(stub: pb_grpc.ScriptumServiceStub, runs: int, threads: int) -> float:
+    """Runs per second of ``run_once`` from ``threads`` client threads."""
+    return runs_per_second(lambda i: run_once(stub, AUTH, i), runs, threads)
 
 
 def main() -> None:
