@@ -3,11 +3,13 @@
     python benchmarks/compare.py --old OLD1.json [OLD2.json ...] --new NEW1.json [NEW2.json ...]
 
 The samples of every file of a side are pooled (files of ``--only`` runs hold some benchmarks
-only; a metric missing on either side is left out). Per metric: the median of each side and the
-spread of its samples ((max - min) / median: the noise of that measurement); a change counts only
-when it exceeds the larger spread of the two sides. Wall times (a, b) are compared as ratios to
-the direct-stub baseline of the same run (the goals are stated so, and a ratio cancels most of
-the machine's state at the time); (c) in seconds; (d) in runs per second.
+only; a metric missing on either side is left out). Per metric: the median of each side, the
+range of its samples (the noise of that measurement), and the change of the medians. A change is
+beyond the noise only when the two sides' ranges do not overlap (every new sample worse, or
+better, than every old one); with fewer than two samples on a side that cannot be said. Wall times
+(a, b) are compared as ratios to the direct-stub baseline of the same run (the goals are stated
+so, and a ratio cancels most of the machine's state at the time); (c) in seconds; (d) in runs per
+second.
 """
 
 from __future__ import annotations
@@ -33,10 +35,18 @@ class Metric:
     def median(self) -> float:
         return statistics.median(self.samples)
 
-    @property
-    def spread(self) -> float:
-        """(max - min) / median of the samples; 0 with one sample."""
-        return (max(self.samples) - min(self.samples)) / self.median if self.median else 0.0
+    def beyond_noise(self, other: Metric) -> str:
+        """"worse" / "better" when this side's samples all lie beyond ``other``'s range, else "no"."""
+        if min(len(self.samples), len(other.samples)) < 2:
+            return "n/a (1 sample)"
+        if min(self.samples) > max(other.samples):
+            return "better" if not self.lower_is_better else "**worse**"
+        if max(self.samples) < min(other.samples):
+            return "**worse**" if not self.lower_is_better else "better"
+        return "no (ranges overlap)"
+
+    def text(self) -> str:
+        return f"{self.median:.3f} ({min(self.samples):.3f}-{max(self.samples):.3f}, n={len(self.samples)})"
 
 
 @dataclass
@@ -108,18 +118,14 @@ def metrics(side: Pooled) -> dict[str, Metric]:
 
 def table(old: dict[str, Metric], new: dict[str, Metric]) -> str:
     lines = [
-        "| metric | old: median (spread, n) | new: median (spread, n) | change | beyond noise |",
+        "| metric | old: median (range, n) | new: median (range, n) | change of median | beyond noise |",
         "|---|---:|---:|---:|---|",
     ]
     for label in (label for label, _, _ in METRICS if label in old and label in new):
         before, after = old[label], new[label]
         change = after.median / before.median - 1.0
-        worse = change > 0 if before.lower_is_better else change < 0
-        noise = max(before.spread, after.spread)
-        verdict = "no" if abs(change) <= noise else ("**worse**" if worse else "better")
         lines.append(
-            f"| {label} | {before.median:.3f} ({before.spread:.0%}, {len(before.samples)}) | "
-            f"{after.median:.3f} ({after.spread:.0%}, {len(after.samples)}) | {change:+.1%} | {verdict} |"
+            f"| {label} | {before.text()} | {after.text()} | {change:+.1%} | {after.beyond_noise(before)} |"
         )
     return "\n".join(lines)
 
