@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from kit.constants import REPO
+from kit.readme import blocks
 
 PACKAGE = REPO / "pytest_scriptum"
 
 
 def _module_map() -> str:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Module map", 1)[1].split("\n## ", 1)[0]
-    return section.split("    pytest_scriptum/", 1)[1].split("    tests/", 1)[0]
+    (block,) = [b for b in blocks() if b.kind == "module-map"]
+    return block.body.split("pytest_scriptum/\n", 1)[1].split("\ntests/", 1)[0]
 
 
 def _mapped() -> set[str]:
@@ -27,11 +27,11 @@ def _mapped() -> set[str]:
     names: set[str] = set()
     parent = ""
     for line in _module_map().splitlines():
-        match = re.match(r"^( {6}| {8})(\S+)", line)
+        match = re.match(r"^( {2}| {4})(\S+)", line)
         if match is None:
             continue
         indent, name = match.groups()
-        if len(indent) == 6:
+        if len(indent) == 2:
             parent = name if name.endswith("/") else ""
             names.add(name)
         else:
