@@ -239,7 +239,7 @@ def report(
         "",
         f"(a) {args.a_cases} cases x {args.a_sleep} s handler latency (ratio to the serial direct-stub file)",
         _row("direct gRPC stub, serial (baseline)", a_direct, a_direct),
-        _row("plugin, default concurrency (8)", med("a.plugin_default"), a_direct, "goal <= 0.100x, < xdist"),
+        _row("plugin, defaults (auto)", med("a.plugin_default"), a_direct, "goal <= 0.100x, < xdist"),
         _row(f"plugin, --scriptum-concurrency={args.a_cases}", med("a.plugin_c50"), a_direct),
         _row("plugin, --scriptum-concurrency=1", med("a.plugin_c1"), a_direct),
         _row("plugin, xdist -n 8, --scriptum-concurrency=1", med("a.xdist8_c1"), a_direct),

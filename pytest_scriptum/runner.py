@@ -6,25 +6,33 @@ platform itself marks as failed for its own reasons (``error_code`` ``PLATFORM_*
 worker, a crashed runtime, a restart) and a ``CANCELLED`` thread this session did not cancel.
 Thread runs are remote I/O, so the dispatcher starts the runs of all marker-declared smoke tests
 at once (bounded by ``--scriptum-concurrency``) and each test waits only for its own result.
+The bound is an ``InFlightLimit``: fixed, or (``auto``) adaptive, additive increase while the
+platform keeps up and multiplicative decrease when it pushes back (DESIGN section 6).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from pytest_scriptum._limits import AUTO_CONCURRENCY_CAP, AUTO_CONCURRENCY_START
 from pytest_scriptum.client import ScriptumClient, ScriptumError
+from pytest_scriptum.client._errors import is_pushback
 from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
 from pytest_scriptum.client._records import Step as StepRecord
 
 __all__ = [
+    "AUTO_CAP",
+    "AUTO_START",
     "CONSECUTIVE_ERRORS_LIMIT",
     "CircuitOpenError",
     "Dispatcher",
+    "InFlightLimit",
     "PinnedRunner",
     "PlatformFailure",
     "PlatformFault",
@@ -40,6 +48,19 @@ __all__ = [
 # After this many platform errors in a row the runner stops dispatching: hammering a sick
 # platform helps nobody, and the gate goes inconclusive on the errors it already has.
 CONSECUTIVE_ERRORS_LIMIT = 5
+
+# --scriptum-concurrency=auto: the in-flight limit starts at AUTO_START and never exceeds AUTO_CAP
+# (DESIGN section 6; README "Options").
+AUTO_START = AUTO_CONCURRENCY_START
+AUTO_CAP = AUTO_CONCURRENCY_CAP
+# On pushback the limit is multiplied by this (TCP CUBIC's beta: a halving would idle a
+# rate-limited platform for a quarter of the time between two pushbacks).
+BACKOFF_FACTOR = 0.7
+# "Latency well above the run's own baseline": a run's time outside the handler (queueing,
+# transport: wall time less the platform's own duration) above both of these, against the least
+# seen in this session.
+LATENCY_FACTOR = 4.0
+LATENCY_MARGIN_S = 1.0
 
 # Thread.error_code prefix of the failures the platform marks as its own (DESIGN section 5).
 PLATFORM_CODE_PREFIX = "PLATFORM_"
@@ -287,6 +308,8 @@ class PinnedRunner:
         timeout: float | None = None,
         env: bool | None = None,
         cancel: threading.Event | None = None,
+        on_pushback: Callable[[ScriptumError], object] | None = None,
+        on_created: Callable[[str], object] | None = None,
     ) -> ThreadResult:
         """Run one thread pinned to the candidate and wait until it is settled.
 
@@ -296,6 +319,8 @@ class PinnedRunner:
         e.g. against the version's input contract), VersionDriftError (another version ran),
         PlatformFailure (the thread's ``error_code`` is ``PLATFORM_*``), UnrequestedCancelError
         (CANCELLED without this session asking), RunCancelledError (this session cancelled it).
+        ``on_pushback`` hears of every pushback answer to the create call (``client.is_pushback``),
+        ``on_created`` of the thread id once the platform accepted the run.
         """
         name = script or self._script
         if not name:
@@ -318,6 +343,8 @@ class PinnedRunner:
                 load_env=resolve_env,
                 timeout_s=timeout or self._timeout,
                 cancel=cancel,
+                on_pushback=on_pushback,
+                on_created=on_created,
             )
         except ScriptumError as exc:
             if exc.code == "CANCELLED" and cancel is not None and cancel.is_set():
@@ -379,20 +406,175 @@ class PinnedRunner:
             )
 
 
-class Dispatcher:
-    """Starts runs early on a bounded pool; each test later takes its own result."""
+@dataclass
+class _Slot:
+    """One run's hold on the limit: the decrease epoch it started in, and whether it was pushed back."""
 
-    def __init__(self, runner: PinnedRunner, concurrency: int) -> None:
+    epoch: int
+    pushed_back: bool = False
+    accepted: bool = False
+
+
+class InFlightLimit:
+    """How many thread runs may be in flight at once: a fixed number, or adaptive (``"auto"``,
+    ``--scriptum-concurrency=auto``; DESIGN section 6).
+
+    Adaptive is AIMD, as TCP's congestion control. The limit starts at ``AUTO_START``. Until the
+    first backoff ("slow start") every run the platform accepts without pushback adds 1, so the
+    limit doubles with each round trip of the create call: a platform that keeps up is used fully
+    in about one round of runs, and one that refuses runs (the usual pushback of a rate-limited
+    platform, answered at once) stops the growth there. After a backoff every run that completes
+    without pushback adds 1/limit (about 1 per round of runs). A pushback — RESOURCE_EXHAUSTED,
+    UNAVAILABLE, a retry hint, or a run whose time outside the handler is well above this
+    session's least (``LATENCY_FACTOR`` and ``LATENCY_MARGIN_S``: a platform that queues instead of
+    refusing) — sets the limit to ``BACKOFF_FACTOR`` times the runs the platform had accepted and
+    not finished (at most the limit), at most once per round: a run that started before the last
+    decrease cannot cause another. While a pushed-back run still waits to
+    get through, the limit does not grow (its retry must find the room the backoff made). The
+    limit stays within 1..``AUTO_CAP``. Thread-safe.
+    """
+
+    def __init__(self, concurrency: int | Literal["auto"] = "auto") -> None:
+        fixed = None if concurrency == "auto" else concurrency
+        if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, int) or fixed < 1):
+            raise ValueError(f"the in-flight limit must be 'auto' or an integer >= 1, got {concurrency!r}")
+        self.mode = "auto" if fixed is None else "fixed"
+        self._limit = float(AUTO_START if fixed is None else fixed)
+        self.start = int(self._limit)
+        self.cap = AUTO_CAP if fixed is None else fixed
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._epoch = 0  # decreases so far
+        self._baseline_s: float | None = None
+        self.max_reached = 0  # the most runs that were in flight at once
+        self.max_limit = int(self._limit)
+        self.pushbacks = 0  # every pushback answer seen
+        self._held_pushed_back = 0  # slots held by runs the platform pushed back
+        self._accepted = 0  # runs in flight that the platform accepted (its own in-flight count)
+        # The most runs in flight when a run started after the first backoff (the runs already in
+        # flight when the platform pushed back were started under the old limit).
+        self._max_after_backoff = 0
+
+    @property
+    def limit(self) -> int:
+        """The limit now."""
+        with self._cond:
+            return int(self._limit)
+
+    @property
+    def backoffs(self) -> int:
+        """How many times the limit was decreased."""
+        with self._cond:
+            return self._epoch
+
+    def acquire(self, cancel: threading.Event | None = None) -> _Slot | None:
+        """Wait for room under the limit and take it; None when ``cancel`` was set meanwhile."""
+        with self._cond:
+            while self._in_flight >= int(self._limit):
+                if cancel is not None and cancel.is_set():
+                    return None
+                self._cond.wait(0.05 if cancel is not None else None)
+            self._in_flight += 1
+            self.max_reached = max(self.max_reached, self._in_flight)
+            if self._epoch:
+                self._max_after_backoff = max(self._max_after_backoff, self._in_flight)
+            return _Slot(self._epoch)
+
+    def pushback(self, slot: _Slot) -> None:
+        """The platform pushed back on ``slot``'s run: decrease (adaptive), once per round."""
+        with self._cond:
+            self.pushbacks += 1
+            if not slot.pushed_back:
+                slot.pushed_back = True
+                self._held_pushed_back += 1
+            self._decrease(slot)
+
+    def accepted(self, slot: _Slot) -> None:
+        """The platform accepted ``slot``'s run (its create call answered): slow start grows here."""
+        with self._cond:
+            if not slot.accepted:
+                slot.accepted = True
+                self._accepted += 1
+            if self.mode == "auto" and self._epoch == 0 and not self._held_pushed_back:
+                self._limit = min(self._limit + 1.0, float(self.cap))
+                self.max_limit = max(self.max_limit, int(self._limit))
+                self._cond.notify_all()
+
+    def release(self, slot: _Slot, *, completed: bool, overhead_s: float | None = None) -> None:
+        """``slot``'s run ended; ``completed``: the platform ran it (whatever the thread's own
+        status), ``overhead_s``: its wall time less the platform's duration of the thread."""
+        with self._cond:
+            self._in_flight -= 1
+            if slot.pushed_back:
+                self._held_pushed_back -= 1
+            elif self.mode == "auto" and completed:
+                if overhead_s is not None and self._slow(overhead_s):
+                    self._decrease(slot)  # this run still counts as one the platform took
+                elif self._held_pushed_back or self._epoch == 0:
+                    pass  # a pushed-back run still waits; or slow start, which grows on acceptance
+                else:
+                    self._limit = min(self._limit + 1.0 / max(self._limit, 1.0), float(self.cap))
+                self.max_limit = max(self.max_limit, int(self._limit))
+            if slot.accepted:
+                self._accepted -= 1
+            self._cond.notify_all()
+
+    def _slow(self, overhead_s: float) -> bool:
+        baseline = self._baseline_s
+        if baseline is None or overhead_s < baseline:
+            self._baseline_s = max(overhead_s, 0.0)
+            return False
+        return overhead_s > max(LATENCY_FACTOR * baseline, baseline + LATENCY_MARGIN_S)
+
+    def _decrease(self, slot: _Slot) -> None:
+        if self.mode != "auto" or slot.epoch != self._epoch:
+            return  # fixed, or this run started before the last decrease: one per round
+        self._epoch += 1
+        # From what the platform took, not from the limit: in slow start the limit can run far
+        # past the platform's capacity before the first refusal comes back (TCP: ssthresh is half
+        # the flight size). The runs it refused then wait their hint and must find room.
+        base = min(self._limit, float(max(self._accepted, 1)))
+        self._limit = max(1.0, float(int(base * BACKOFF_FACTOR)))
+
+    def record(self) -> dict[str, Any]:
+        """The bundle's ``concurrency`` object: ``mode`` ("auto"/"fixed"), the ``start``ing limit,
+        the ``cap``, the highest limit (``max_limit``), the most runs in flight at once
+        (``max_reached``; ``max_reached_after_backoff``: the most in flight when a run started after
+        the first backoff, 0 without one),
+        the ``backoffs``, the ``pushbacks`` answered and the ``final`` limit."""
+        with self._cond:
+            return {
+                "mode": self.mode,
+                "start": self.start,
+                "cap": self.cap,
+                "max_limit": self.max_limit,
+                "max_reached": self.max_reached,
+                "max_reached_after_backoff": self._max_after_backoff,
+                "backoffs": self._epoch,
+                "pushbacks": self.pushbacks,
+                "final": int(self._limit),
+            }
+
+
+class Dispatcher:
+    """Starts runs early on a pool bounded by an ``InFlightLimit``; each test later takes its own
+    result. ``concurrency``: a fixed limit, or ``"auto"`` for the adaptive one."""
+
+    def __init__(self, runner: PinnedRunner, concurrency: int | Literal["auto"]) -> None:
         self._runner = runner
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="scriptum-run")
+        self.limit = InFlightLimit(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self.limit.cap, thread_name_prefix="scriptum-run")
         self._runs: dict[str, tuple[Future[ThreadResult], threading.Event]] = {}
+        # Keys whose result a test took: the run is forgotten (its output is the test's now, and a
+        # session of thousands of runs must not hold every output here until it ends).
+        self._taken: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
 
     def submit(self, key: str, request: RunRequest) -> None:
         """Start the run for ``key`` unless it was already started (idempotent)."""
         with self._lock:
-            if self._closed or key in self._runs:
+            if self._closed or key in self._runs or key in self._taken:
                 return
             cancel = threading.Event()
             future = self._pool.submit(self._run, request, cancel)
@@ -406,14 +588,19 @@ class Dispatcher:
     def dispatched(self, key: str) -> bool:
         """Whether a run for ``key`` was started early."""
         with self._lock:
-            return key in self._runs
+            return key in self._runs or key in self._taken
 
     def result(self, key: str) -> ThreadResult:
-        """Wait for the run of ``key`` and return it (or raise what it raised)."""
+        """Wait for the run of ``key`` and return it (or raise what it raised, as often as asked).
+        A result is handed out once: the dispatcher then forgets the run (KeyError after that)."""
         with self._lock:
             future, _ = self._runs[key]
         try:
-            return future.result()
+            result = future.result()
+            with self._lock:
+                self._runs.pop(key, None)
+                self._taken.add(key)
+            return result
         except CancelledError:
             raise RunCancelledError("run cancelled before it started") from None
         except BaseException as exc:  # re-raised: only marked as "in flight"
@@ -422,10 +609,8 @@ class Dispatcher:
             raise
 
     def run_inline(self, request: RunRequest) -> ThreadResult:
-        """Run now in the calling thread (serial tests, imperative calls)."""
-        return self._runner.run(
-            request.input, script=request.script, timeout=request.timeout, env=request.env
-        )
+        """Run now in the calling thread (serial tests, imperative calls), within the limit."""
+        return self._limited(request, None)
 
     def cancel_outstanding(self) -> int:
         """Cancel every queued or in-flight run; returns how many were still outstanding."""
@@ -449,6 +634,32 @@ class Dispatcher:
     def _run(self, request: RunRequest, cancel: threading.Event) -> ThreadResult:
         if cancel.is_set():
             raise RunCancelledError("run cancelled before it started")
-        return self._runner.run(
-            request.input, script=request.script, timeout=request.timeout, env=request.env, cancel=cancel
-        )
+        return self._limited(request, cancel)
+
+    def _limited(self, request: RunRequest, cancel: threading.Event | None) -> ThreadResult:
+        slot = self.limit.acquire(cancel)
+        if slot is None:
+            raise RunCancelledError("run cancelled before it started")
+        started = time.monotonic()
+        completed, overhead_s = False, None
+        try:
+            result = self._runner.run(
+                request.input,
+                script=request.script,
+                timeout=request.timeout,
+                env=request.env,
+                cancel=cancel,
+                on_pushback=lambda _error: self.limit.pushback(slot),
+                on_created=lambda _thread_id: self.limit.accepted(slot),
+            )
+            completed, overhead_s = True, time.monotonic() - started - result.duration_s
+            return result
+        except PlatformFault as fault:  # the platform ran it (and failed it): still a round trip
+            completed = isinstance(fault, (PlatformFailure, VersionDriftError))
+            raise
+        except ScriptumError as error:
+            if is_pushback(error) and not slot.pushed_back:  # e.g. on the watch, not the create call
+                self.limit.pushback(slot)
+            raise
+        finally:
+            self.limit.release(slot, completed=completed, overhead_s=overhead_s)

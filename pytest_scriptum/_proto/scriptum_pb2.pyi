@@ -3296,6 +3296,7 @@ class Faults(_message.Message):
     METHODS_FIELD_NUMBER: _builtins.int
     LATENCY_AFTER_MS_FIELD_NUMBER: _builtins.int
     PLATFORM_FAILURE_FIELD_NUMBER: _builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     latency_ms: _builtins.int
     """Extra latency added before every matching call, in milliseconds."""
     error_rate: _builtins.float
@@ -3316,6 +3317,11 @@ class Faults(_message.Message):
     """Threads created from now on fail as the platform's own fault with this error_code
     (e.g. "PLATFORM_CAPACITY", "PLATFORM_RUNTIME_CRASH"); "" = off.
     """
+    max_in_flight: _builtins.int
+    """A rate-limited platform: CreateThread / TestScriptDraft answer RESOURCE_EXHAUSTED, with a
+    retry hint, while this many of the organization's threads are in flight (accepted, not yet
+    settled); 0 = no limit.
+    """
     @_builtins.property
     def methods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Method names the faults apply to (e.g. "CreateThread"); empty means every method."""
@@ -3332,10 +3338,11 @@ class Faults(_message.Message):
         methods: _abc.Iterable[_builtins.str] | None = ...,
         latency_after_ms: _builtins.int = ...,
         platform_failure: _builtins.str = ...,
+        max_in_flight: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_next", b"error_next", "error_rate", b"error_rate", "error_status", b"error_status", "latency_after_ms", b"latency_after_ms", "latency_ms", b"latency_ms", "methods", b"methods", "platform_failure", b"platform_failure", "stall", b"stall", "version_skew", b"version_skew"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_next", b"error_next", "error_rate", b"error_rate", "error_status", b"error_status", "latency_after_ms", b"latency_after_ms", "latency_ms", b"latency_ms", "max_in_flight", b"max_in_flight", "methods", b"methods", "platform_failure", b"platform_failure", "stall", b"stall", "version_skew", b"version_skew"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3408,6 +3415,9 @@ class Stats(_message.Message):
     RUNS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     MAX_RUNS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     WORKERS_STARTED_FIELD_NUMBER: _builtins.int
+    RUNS_THROTTLED_FIELD_NUMBER: _builtins.int
+    THREADS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    MAX_THREADS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     runs_started: _builtins.int
     """Handler executions started (a CreateThread answered from its request id does not count)."""
     runs_cancelled: _builtins.int
@@ -3420,6 +3430,12 @@ class Stats(_message.Message):
     """The most handler executions that were in flight at once."""
     workers_started: _builtins.int
     """Handler worker processes started (a recycled worker counts again)."""
+    runs_throttled: _builtins.int
+    """Threads refused with RESOURCE_EXHAUSTED because Faults.max_in_flight were in flight."""
+    threads_in_flight: _builtins.int
+    """Threads in flight now: accepted by CreateThread / TestScriptDraft / ResumeThread, not yet settled."""
+    max_threads_in_flight: _builtins.int
+    """The most threads that were in flight at once."""
     @_builtins.property
     def calls(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Calls received per method name (including failed and injected-fault calls)."""
@@ -3434,10 +3450,13 @@ class Stats(_message.Message):
         runs_in_flight: _builtins.int = ...,
         max_runs_in_flight: _builtins.int = ...,
         workers_started: _builtins.int = ...,
+        runs_throttled: _builtins.int = ...,
+        threads_in_flight: _builtins.int = ...,
+        max_threads_in_flight: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "max_runs_in_flight", b"max_runs_in_flight", "rollbacks_applied", b"rollbacks_applied", "runs_cancelled", b"runs_cancelled", "runs_in_flight", b"runs_in_flight", "runs_started", b"runs_started", "workers_started", b"workers_started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "max_runs_in_flight", b"max_runs_in_flight", "max_threads_in_flight", b"max_threads_in_flight", "rollbacks_applied", b"rollbacks_applied", "runs_cancelled", b"runs_cancelled", "runs_in_flight", b"runs_in_flight", "runs_started", b"runs_started", "runs_throttled", b"runs_throttled", "threads_in_flight", b"threads_in_flight", "workers_started", b"workers_started"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,10 +9,10 @@ server's descriptors over reflection at first use (``api_info()`` says what it f
 
 from __future__ import annotations
 
-from ._contract import EXTENSIONS
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import ScriptumError
-from ._grpc import GrpcClient
-from ._http import HttpClient, make_http_client
 from ._protocol import ScriptumClient
 from ._records import (
     TERMINAL_STATUSES,
@@ -37,7 +37,35 @@ from ._records import (
     Tool,
     enum_value,
 )
-from ._settings import ClientSettings, RetryPolicy, channel_credentials_for, is_loopback
+
+if TYPE_CHECKING:
+    from ._contract import EXTENSIONS
+    from ._grpc import GrpcClient
+    from ._http import HttpClient, make_http_client
+    from ._settings import ClientSettings, RetryPolicy, channel_credentials_for, is_loopback
+
+# Names whose modules load grpc, httpx or protobuf: imported on first use (PEP 562), so a pytest
+# session that selects no smoke test imports no transport code (DESIGN section 6, issue 18). The
+# errors, the client protocol and the records above are plain Python and load at once.
+_LAZY = {
+    "EXTENSIONS": "._contract",
+    "GrpcClient": "._grpc",
+    "HttpClient": "._http",
+    "make_http_client": "._http",
+    "ClientSettings": "._settings",
+    "RetryPolicy": "._settings",
+    "channel_credentials_for": "._settings",
+    "is_loopback": "._settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 __all__ = [
     "EXTENSIONS",
@@ -81,5 +109,9 @@ def connect(settings: ClientSettings) -> ScriptumClient:
     Connecting is lazy: an unreachable platform shows up as UNAVAILABLE on the first call.
     """
     if settings.transport == "http":
+        from ._http import HttpClient
+
         return HttpClient(settings)
+    from ._grpc import GrpcClient
+
     return GrpcClient(settings)

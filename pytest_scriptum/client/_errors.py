@@ -10,6 +10,7 @@ __all__ = [
     "cancelled_error",
     "code_for_http_status",
     "code_of_error_body",
+    "is_pushback",
     "redact",
 ]
 
@@ -110,3 +111,13 @@ def cancelled_error(method: str, note: str = "") -> ScriptumError:
     """The error raised when the caller's cancel event stops a run (``note`` says what became of
     the thread: cancelled, or CancelThread unavailable)."""
     return ScriptumError("CANCELLED", f"run cancelled by the caller{note}", method)
+
+
+# The platform is busy or rate-limiting, not refusing the request (DESIGN section 6).
+PUSHBACK_CODES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE"})
+
+
+def is_pushback(error: ScriptumError) -> bool:
+    """Whether ``error`` is the platform pushing back (too busy, rate-limited), not a fault of the
+    request: RESOURCE_EXHAUSTED, UNAVAILABLE, or any answer with a retry hint (DESIGN section 6)."""
+    return error.code in PUSHBACK_CODES or error.retry_after_s is not None

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from .._limits import MAX_REQUEST_BYTES, MAX_STREAM_CHUNK_BYTES, RESULT_OUTPUT_CAP_BYTES
 from ._base import ClientBase, Sleep
@@ -44,12 +45,30 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 
 
 def _retry_after_s(call: grpc.Call) -> float | None:
+    """The server's retry hint: `retry-after-ms` trailing metadata, else the google.rpc.RetryInfo
+    of the rich status (`grpc-status-details-bin`); None when it sent neither (or garbage)."""
+    details: bytes | None = None
     for key, value in call.trailing_metadata() or ():
         if key.lower() == "retry-after-ms":
             try:
                 return max(float(value), 0.0) / 1000.0
             except (TypeError, ValueError):
                 return None
+        if key.lower() == "grpc-status-details-bin" and isinstance(value, bytes):
+            details = value
+    return None if details is None else _retry_info_s(details)
+
+
+def _retry_info_s(details: bytes) -> float | None:
+    try:
+        status = status_pb2.Status.FromString(details)
+        for detail in status.details:
+            info = error_details_pb2.RetryInfo()
+            if detail.Unpack(info):
+                nanos: int = info.retry_delay.ToNanoseconds()
+                return max(nanos, 0) / 1e9
+    except DecodeError:
+        return None
     return None
 
 

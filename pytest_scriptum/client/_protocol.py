@@ -7,10 +7,11 @@ Every method returns the plugin's own records (``_records``, ``r.`` below), neve
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from . import _records as r
+from ._errors import ScriptumError
 
 __all__ = ["ScriptumClient"]
 
@@ -90,11 +91,17 @@ class ScriptumClient(Protocol):
 
     def run_thread(self, name: str, version: int, input: Any, *, load_env: bool = True,
                    request_id: str | None = None, timeout_s: float = 60.0,
-                   cancel: threading.Event | None = None, draft: bool = False) -> r.RunRecord:
+                   cancel: threading.Event | None = None, draft: bool = False,
+                   on_pushback: Callable[[ScriptumError], object] | None = None,
+                   on_created: Callable[[str], object] | None = None) -> r.RunRecord:
         """Create (or, with ``draft``, TestScriptDraft), watch until settled, read the result.
 
         A FAILED, PAUSED or CANCELLED thread is returned, not raised. The request id goes in
-        ``metadata["scriptum.request_id"]``; retries of CreateThread reuse it."""
+        ``metadata["scriptum.request_id"]``; retries of CreateThread reuse it and honour the
+        platform's retry hint. ``on_pushback`` is called with every answer by which the platform
+        pushed back on the create call (RESOURCE_EXHAUSTED, UNAVAILABLE, a retry hint), retried or
+        not: the caller's in-flight limit backs off on it (DESIGN section 6). ``on_created`` is
+        called with the thread id once the platform accepted the create call."""
         ...
 
     def list_threads(self, *, script_name: str = "", status: str = "") -> list[r.Thread]: ...

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import jsonschema
 from google.protobuf import json_format
 
@@ -27,8 +28,8 @@ from pytest_scriptum.contract_schema import contract_json_schema
 
 from ._catalog import TEMPLATES, TOOLS, template_info
 from ._drafts import apply_compile, program_of_bundle, saved_draft
-from ._errors import invalid, not_found, precondition, unimplemented
-from ._faults import FaultInjector, StatsBook
+from ._errors import ApiError, invalid, not_found, precondition, unimplemented
+from ._faults import RETRY_AFTER_S, FaultInjector, StatsBook
 from ._program import Program, compile_bundle
 from ._seed import SeedError, parse_dotenv
 from ._store import NewThread, Store, now_ms
@@ -439,14 +440,32 @@ class ScriptumApi:
             timeout_s=timeout_s,
             draft_program=program if draft else None,
         )
-        thread, created = self.store.create_thread(new)
-        if created:
-            event_json = fill_defaults(input_json or "{}", event, program.contract)
-            self.engine.start(
-                org, thread, ThreadStart(program=program, event_json=event_json, timeout_s=timeout_s)
+        limit = self.faults.max_in_flight(org)
+        if not self.engine.admit(org, limit):
+            self.stats.throttled(org)
+            raise ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{limit} threads of this organization are in flight, the most it may have (fault "
+                "max_in_flight); retry later",
+                retry_after_s=RETRY_AFTER_S,
             )
-        else:
-            thread = self.engine.thread(org, thread.thread_id)
+        slot = True  # held until the engine takes it
+        try:
+            thread, created = self.store.create_thread(new)
+            if created:
+                event_json = fill_defaults(input_json or "{}", event, program.contract)
+                self.engine.start(
+                    org,
+                    thread,
+                    ThreadStart(program=program, event_json=event_json, timeout_s=timeout_s),
+                    admitted=True,
+                )
+                slot = False
+            else:
+                thread = self.engine.thread(org, thread.thread_id)
+        finally:
+            if slot:
+                self.engine.release(org)
         return pb.CreateThreadResponse(
             thread_id=thread.thread_id, status=thread.status, script_name=script, version=thread.version
         )

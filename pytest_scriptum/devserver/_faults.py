@@ -33,8 +33,9 @@ SERVICE_METHODS: frozenset[str] = frozenset(
 )
 # Shared semantics: the platform's own failure codes.
 PLATFORM_CODES = ("PLATFORM_CAPACITY", "PLATFORM_RUNTIME_CRASH", "PLATFORM_RESTART", "PLATFORM_DEADLINE")
-# Injected RESOURCE_EXHAUSTED errors carry this retry hint (a whole second: HTTP's Retry-After
-# header counts in integer seconds, and both transports should say the same).
+# Injected RESOURCE_EXHAUSTED errors, and threads refused by max_in_flight, carry this retry hint
+# (a whole second: HTTP's Retry-After header counts in integer seconds, and both transports
+# should say the same).
 RETRY_AFTER_S = 1.0
 
 
@@ -61,6 +62,8 @@ def validate_faults(faults: pb.Faults) -> pb.Faults:
         raise invalid(f"faults.error_rate must be between 0 and 1, got {faults.error_rate}")
     if faults.error_next < 0:
         raise invalid(f"faults.error_next must be >= 0, got {faults.error_next}")
+    if faults.max_in_flight < 0:
+        raise invalid(f"faults.max_in_flight must be >= 0 (0 = no limit), got {faults.max_in_flight}")
     status = (faults.error_status or "UNAVAILABLE").strip().upper()
     if status not in grpc.StatusCode.__members__ or status == "OK":
         names = ", ".join(name for name in grpc.StatusCode.__members__ if name != "OK")
@@ -143,6 +146,11 @@ class FaultInjector:
             faults = self._of(org)
             return int(faults.version_skew) if faults.version_skew and _matches(faults, method) else 0
 
+    def max_in_flight(self, org: str) -> int:
+        """How many of `org`'s threads may be in flight before new ones are refused (0 = no limit)."""
+        with self._lock:
+            return int(self._of(org).max_in_flight)
+
     def platform_failure(self, org: str) -> str:
         """The PLATFORM_* code new threads of `org` fail with ("" = off)."""
         with self._lock:
@@ -168,6 +176,9 @@ class _Counters:
     in_flight: int = 0
     max_in_flight: int = 0
     workers_started: int = 0
+    runs_throttled: int = 0
+    threads_in_flight: int = 0
+    max_threads_in_flight: int = 0
 
 
 class StatsBook:
@@ -205,6 +216,23 @@ class StatsBook:
             if cancelled:
                 counters.runs_cancelled += 1
 
+    def thread_entered(self, org: str) -> None:
+        """A thread was accepted (or resumed): in flight until it settles."""
+        with self._lock:
+            counters = self._of(org)
+            counters.threads_in_flight += 1
+            counters.max_threads_in_flight = max(counters.max_threads_in_flight, counters.threads_in_flight)
+
+    def thread_left(self, org: str) -> None:
+        """A thread settled (terminal or PAUSED)."""
+        with self._lock:
+            self._of(org).threads_in_flight -= 1
+
+    def throttled(self, org: str) -> None:
+        """A new thread was refused because max_in_flight were in flight."""
+        with self._lock:
+            self._of(org).runs_throttled += 1
+
     def rollback_applied(self, org: str) -> None:
         with self._lock:
             self._of(org).rollbacks_applied += 1
@@ -224,13 +252,21 @@ class StatsBook:
                 runs_in_flight=c.in_flight,
                 max_runs_in_flight=c.max_in_flight,
                 workers_started=c.workers_started,
+                runs_throttled=c.runs_throttled,
+                threads_in_flight=c.threads_in_flight,
+                max_threads_in_flight=c.max_threads_in_flight,
             )
 
     def reset(self, org: str) -> pb.Stats:
-        """Zero `org`'s counters; runs in flight stay counted (they are a gauge, not a total)."""
+        """Zero `org`'s counters; runs and threads in flight stay counted (gauges, not totals)."""
         with self._lock:
             c = self._of(org)
-            self._orgs[org] = _Counters(in_flight=c.in_flight, max_in_flight=c.in_flight)
+            self._orgs[org] = _Counters(
+                in_flight=c.in_flight,
+                max_in_flight=c.in_flight,
+                threads_in_flight=c.threads_in_flight,
+                max_threads_in_flight=c.threads_in_flight,
+            )
         return self.snapshot(org)
 
     def totals(self) -> dict[str, Any]:

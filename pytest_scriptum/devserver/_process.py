@@ -32,6 +32,8 @@ class DevServerProcess:
 
     The token reaches the child through the environment (never the command line, which `ps`
     shows). The child also stops when this process dies (it watches its stdin pipe).
+    `throwaway=True`: the caller deletes `data_dir` after the run, so the child does not fsync
+    each commit.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class DevServerProcess:
         host: str = "127.0.0.1",
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
+        throwaway: bool = False,
     ) -> None:
         self._data_dir = Path(data_dir)
         self._seed = Path(seed) if seed is not None else None
@@ -54,6 +57,7 @@ class DevServerProcess:
         self._host = host
         self._extra_args = tuple(extra_args)
         self._startup_timeout = startup_timeout
+        self._throwaway = throwaway
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._addresses: ServerAddresses | None = None
@@ -81,6 +85,11 @@ class DevServerProcess:
     def pid_or_none(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it ended (negative: killed by that signal), else None."""
+        return None if self._proc is None else self._proc.poll()
+
     def command(self) -> list[str]:
         """The child's command line (no secrets in it)."""
         cmd = [sys.executable, "-m", "pytest_scriptum.devserver", "--data", str(self._data_dir)]
@@ -89,6 +98,8 @@ class DevServerProcess:
         cmd += ["--host", self._host, "--org", self._org]
         if self._org_name:
             cmd += ["--org-name", self._org_name]
+        if self._throwaway:
+            cmd.append("--throwaway-data")
         cmd += ["--stop-on-stdin-close", *self._extra_args]
         return cmd
 
@@ -146,6 +157,18 @@ class DevServerProcess:
         size = self._stderr.seek(0, os.SEEK_END)
         self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
         return self._stderr.read().decode("utf-8", "replace").strip()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the child's stdin (it stops on EOF), wait up to `timeout`, then `terminate`.
+        Idempotent."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None and proc.stdin is not None and not proc.stdin.closed:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.terminate(timeout)
 
     def terminate(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to `timeout`, then SIGKILL. Idempotent."""

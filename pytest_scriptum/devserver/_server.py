@@ -55,8 +55,9 @@ class DevServer:
     `org_names` maps an organization id to its name for `x-organization-name` (default: the id).
     The seed (applied only to a data directory without state) goes to the first principal's
     organization. `faults` are every organization's fault settings until it calls SetFaults.
-    `max_workers` bounds the handler runs in flight (and the worker processes). Port 0 binds a free
-    port; `start()` returns the real addresses.
+    `max_workers` bounds the handler runs in flight (and the worker processes). `durable=False` is
+    for a throwaway data directory: no fsync per commit. Port 0 binds a free port; `start()`
+    returns the real addresses.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class DevServer:
         org_names: Mapping[str, str] | None = None,
         faults: pb.Faults | None = None,
         max_workers: int = 64,
+        durable: bool = True,
     ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
@@ -83,6 +85,7 @@ class DevServer:
         self._seed_org = next(iter(principals.values()))
         self._faults = FaultInjector(faults)
         self._max_workers = max_workers
+        self._durable = durable
         self._store: Store | None = None
         self._runtime: HandlerRuntime | None = None
         self._api: ScriptumApi | None = None
@@ -111,7 +114,7 @@ class DevServer:
             raise
 
     def _start(self) -> ServerAddresses:
-        store = self._store = Store(self._data_dir)
+        store = self._store = Store(self._data_dir, durable=self._durable)
         if not store.is_initialized():
             # Validate the whole seed before writing anything, so a bad seed leaves no state.
             seed = load_seed(self._seed) if self._seed is not None else None

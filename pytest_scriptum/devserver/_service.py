@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 
@@ -126,8 +128,22 @@ class _Malformed:
 
 def _abort(context: grpc.ServicerContext, error: ApiError) -> None:
     if error.retry_after_s is not None:
-        context.set_trailing_metadata((("retry-after-ms", str(round(error.retry_after_s * 1000))),))
+        context.set_trailing_metadata(_retry_hint(error, error.retry_after_s))
     context.abort(error.code, error.message)
+
+
+def _retry_hint(error: ApiError, retry_after_s: float) -> tuple[tuple[str, str | bytes], ...]:
+    """The retry hint two ways: `retry-after-ms`, and google.rpc.RetryInfo in the rich status
+    (`grpc-status-details-bin`), which Google-style platforms and their client libraries use."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(round(retry_after_s * 1e9))
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    status = status_pb2.Status(code=error.code_number, message=error.message, details=[detail])
+    return (
+        ("retry-after-ms", str(round(retry_after_s * 1000))),
+        ("grpc-status-details-bin", status.SerializeToString()),
+    )
 
 
 def _lenient(parse: Callable[[bytes], Message], method: str) -> Callable[[bytes], Any]:

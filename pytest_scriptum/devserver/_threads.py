@@ -80,6 +80,7 @@ class LiveThread:
     yields: list[str] = field(default_factory=list)
     output: bytes = b""
     shutdown: bool = False
+    holds_slot: bool = True  # its organization's in-flight slot (see ThreadEngine.admit)
 
     def snapshot(self) -> pb.Thread:
         """A copy of the thread as of now (caller holds no lock)."""
@@ -204,6 +205,7 @@ class ThreadEngine:
         self._stats = stats
         self._platform_failure = platform_failure
         self._live: dict[str, LiveThread] = {}
+        self._in_flight: dict[str, int] = {}  # per organization: accepted or resumed, not yet settled
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         # Reused threads (starting one per run costs more than the run's bookkeeping). Runs waiting
@@ -213,8 +215,35 @@ class ThreadEngine:
 
     # ---- running ------------------------------------------------------------------------------
 
-    def start(self, org: str, thread: pb.Thread, start: ThreadStart) -> None:
-        """Run a stored PENDING thread in the background."""
+    def admit(self, org: str, limit: int) -> bool:
+        """Take an in-flight slot of `org` for a new thread; False (nothing taken) when `limit`
+        (> 0) of its threads are in flight. The slot goes to `start(..., admitted=True)`, or back
+        with `release`."""
+        with self._lock:
+            count = self._in_flight.get(org, 0)
+            if 0 < limit <= count:
+                return False
+            self._in_flight[org] = count + 1
+            self._stats.thread_entered(org)
+            return True
+
+    def release(self, org: str) -> None:
+        """Give back an in-flight slot of `org` (its thread settled, or never started)."""
+        with self._lock:
+            self._in_flight[org] -= 1
+            self._stats.thread_left(org)
+
+    def _release_slot(self, live: LiveThread) -> None:
+        with live.cond:
+            held, live.holds_slot = live.holds_slot, False
+        if held:
+            self.release(live.org)
+
+    def start(self, org: str, thread: pb.Thread, start: ThreadStart, *, admitted: bool = False) -> None:
+        """Run a stored PENDING thread in the background. `admitted`: the caller took its in-flight
+        slot with `admit` (a resumed thread takes one here, whatever the limit)."""
+        if not admitted:
+            self.admit(org, 0)
         live = LiveThread(org=org, thread=thread, start=start, sequence=start.last_sequence)
         for step in start.prior_steps:
             live.steps[step.path] = step
@@ -236,6 +265,7 @@ class ThreadEngine:
             live.done.set()
             with self._lock:
                 self._live.pop(live.thread.thread_id, None)
+            self._release_slot(live)
 
     def _run(self, live: LiveThread) -> None:
         injected = self._platform_failure(live.org)
@@ -317,6 +347,9 @@ class ThreadEngine:
             answers=answers,
             last_sequence=sequence,
         )
+        # Settled, so no longer in flight: the slot is free before anyone can see the settled
+        # state (a client that starts its next thread on that event must find the slot free).
+        self._release_slot(live)
         with live.cond:
             live.thread.CopyFrom(thread)
             live.output = output

@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=Path, help="seed directory (tenant.env, scripts/NAME/vN/handler.py, ...)"
     )
     parser.add_argument("--data", type=Path, help="data directory (default: a new temporary directory)")
+    parser.add_argument(
+        "--throwaway-data",
+        action="store_true",
+        help="the --data directory is deleted after this run: commits are not fsynced "
+        "(always so for the default temporary directory)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (default 0: a free port)")
     parser.add_argument("--http-port", type=int, default=0, help="HTTP gateway port (default 0: a free port)")
@@ -73,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
         "--fault-platform-failure",
         default="",
         help="new threads fail with this PLATFORM_* error code (e.g. PLATFORM_CAPACITY)",
+    )
+    parser.add_argument(
+        "--fault-max-in-flight",
+        type=int,
+        default=0,
+        metavar="K",
+        help="a rate-limited platform: new threads beyond K in flight per organization answer "
+        "RESOURCE_EXHAUSTED with a retry hint (default 0: no limit)",
     )
     parser.add_argument(
         "--fault-methods",
@@ -134,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 methods=methods,
                 latency_after_ms=args.fault_latency_after_ms,
                 platform_failure=args.fault_platform_failure,
+                max_in_flight=args.fault_max_in_flight,
             )
         )
     except ApiError as error:
@@ -146,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     temp_dir = None if args.data is not None else tempfile.TemporaryDirectory(prefix="scriptum-devserver-")
     data_dir = args.data if temp_dir is None else Path(temp_dir.name)
+    durable = temp_dir is None and not args.throwaway_data
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -165,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         principals=principals,
         org_names={args.org: args.org_name} if args.org_name else None,
         faults=faults,
+        durable=durable,
     )
     try:
         try:
@@ -175,7 +192,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, RuntimeError) as exc:
             _log.error("cannot start: %s", exc)
             return 1
-        _log.info("serving gRPC on %s and HTTP on %s (data: %s)", addresses.grpc, addresses.http, data_dir)
+        _log.info(
+            "serving gRPC on %s and HTTP on %s (data: %s, %s)",
+            addresses.grpc,
+            addresses.http,
+            data_dir,
+            "durable" if durable else "throwaway: no fsync per commit",
+        )
         print(json.dumps(asdict(addresses)), flush=True)
         while not stop.wait(0.5):
             pass

@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from kit.scripted import ScriptedGrpcServer, settings_for
 
 from pytest_scriptum.client import GrpcClient, ScriptumError
@@ -197,3 +199,33 @@ def test_a_stream_that_always_ends_early_is_replaced_by_polling() -> None:
     ):
         assert client.watch_thread("thr_1", timeout_s=30).status == "COMPLETED"
     assert len(server.calls("WatchThread")) == 3 and len(polls) == 2
+
+
+def test_a_retry_info_hint_is_honoured_and_reported_as_pushback() -> None:
+    # A Google-style platform sends the hint only as google.rpc.RetryInfo in the rich status.
+    attempts: list[int] = []
+
+    def create(request: dict[str, Any], context: grpc.ServicerContext) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            delay = duration_pb2.Duration(seconds=2, nanos=500_000_000)
+            detail = any_pb2.Any()
+            detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            status = status_pb2.Status(code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], message="busy")
+            status.details.append(detail)
+            context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")
+        return {"thread_id": "thr_1"}
+
+    sleeps: list[float] = []
+    pushbacks: list[ScriptumError] = []
+    with (
+        ScriptedGrpcServer({"CreateThread": create}) as server,
+        GrpcClient(settings_for(server.target, None), sleep=sleeps.append) as client,
+    ):
+        thread_id = client._create_thread(
+            "inv", 2, {}, load_env=True, timeout_s=60.0, request_id=None, metadata=None, cancel=None,
+            on_pushback=pushbacks.append,
+        )
+    assert thread_id == "thr_1" and sleeps == [2.5]
+    assert [(p.code, p.retry_after_s) for p in pushbacks] == [("RESOURCE_EXHAUSTED", 2.5)]

@@ -9,6 +9,9 @@ from kit.seeds.svc import CANDIDATE, CASES_TEST, StartPlatform, write_cases
 from pytest_scriptum._proto import scriptum_pb2 as pb
 
 CASES = 12
+# Fewer than CASES in flight, so some runs are still queued when the first result fails (the
+# adaptive default would have all 12 accepted by a platform that keeps up).
+LIMIT = "--scriptum-concurrency=8"
 
 # Case 0 answers wrongly at once; every other case waits for a release file that never comes
 # (up to 20 s, then answers correctly): they finish early only if they are cancelled.
@@ -43,7 +46,7 @@ def _blocked_suite(pytester: pytest.Pytester, start_platform: StartPlatform) -> 
 def test_exitfirst_cancels_outstanding_runs(pytester: pytest.Pytester, start_platform: StartPlatform) -> None:
     platform = _blocked_suite(pytester, start_platform)
 
-    result = pytester.runpytest(*platform.args("-x", "--scriptum-rollback=off"))
+    result = pytester.runpytest(*platform.args("-x", "--scriptum-rollback=off", LIMIT))
 
     result.assert_outcomes(failed=1)
     stats = platform.settled_stats()
@@ -58,7 +61,7 @@ def test_fail_fast_rolls_back_without_waiting_for_outstanding_runs(
 ) -> None:
     platform = _blocked_suite(pytester, start_platform)
 
-    result = pytester.runpytest(*platform.args("--scriptum-fail-fast", "--scriptum-incident=INC-7"))
+    result = pytester.runpytest(*platform.args("--scriptum-fail-fast", "--scriptum-incident=INC-7", LIMIT))
 
     # Only the failing case ran; nothing waited for the blocked runs to finish.
     result.assert_outcomes(failed=1)

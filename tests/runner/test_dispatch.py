@@ -77,18 +77,6 @@ def test_each_result_lands_on_its_own_test(pytester: pytest.Pytester, start_plat
     assert platform.settled_stats().runs_started == cases  # each case ran exactly once
 
 
-def test_default_settings_run_eight_at_once(pytester: pytest.Pytester, start_platform: StartPlatform) -> None:
-    # Every run waits for 8 simultaneous arrivals: only passes if the default dispatch overlaps 8 runs.
-    platform = _barrier_suite(pytester, start_platform, cases=8, need=8)
-
-    result = pytester.runpytest(*platform.args())
-
-    result.assert_outcomes(passed=8)
-    stats = platform.settled_stats()
-    assert stats.max_runs_in_flight == 8
-    assert stats.runs_started == 8
-
-
 def test_concurrency_option_bounds_runs_in_flight(
     pytester: pytest.Pytester, start_platform: StartPlatform
 ) -> None:

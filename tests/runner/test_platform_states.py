@@ -132,7 +132,7 @@ def test_org_name_alone_authenticates_through_x_organization_name(
     # No --scriptum-org: the server (which needs one of the two org headers) sees only the name.
     pytester.makepyfile(test_desk=SUITE)
     args = [a for a in platform.args("-rA") if not a.startswith("--scriptum-org=")]
-    result = pytester.runpytest(*args, f"--scriptum-org-name={ORG_NAME}")
+    result = pytester.runpytest(*args, "-v", f"--scriptum-org-name={ORG_NAME}")  # -v: values with sources
     result.assert_outcomes(passed=2)
     assert result.ret == 0, result.stdout.str()
     assert f"org_name={ORG_NAME} (--scriptum-org-name)" in result.stdout.str()

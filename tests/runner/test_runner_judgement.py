@@ -7,7 +7,9 @@ failure and an unrequested cancel raise.
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -17,10 +19,12 @@ from pytest_scriptum.client import ScriptumClient, ScriptumError
 from pytest_scriptum.client._records import RunRecord, Step, Thread, ThreadOutput
 from pytest_scriptum.runner import (
     CircuitOpenError,
+    Dispatcher,
     PinnedRunner,
     PlatformFailure,
     PlatformFault,
     RunCancelledError,
+    RunRequest,
     UnrequestedCancelError,
     VersionDriftError,
 )
@@ -90,6 +94,8 @@ def test_a_completed_thread_becomes_a_thread_result() -> None:
             "load_env": True,
             "timeout_s": 30.0,
             "cancel": None,
+            "on_pushback": None,
+            "on_created": None,
         }
     ]
     assert (result.thread_id, result.script, result.version, result.status) == (
@@ -183,3 +189,23 @@ def test_platform_errors_open_the_circuit_but_a_refused_input_does_not() -> None
     with pytest.raises(CircuitOpenError):
         pinned.run({})
     assert len(fake.calls) == 2  # the open circuit dispatched nothing
+
+
+def test_the_dispatcher_forgets_a_run_once_its_test_took_the_result() -> None:
+    # Thousands of outputs must not stay in the dispatcher until the session ends (issue 18).
+    pinned, fake = runner(record(), record())
+    dispatcher = Dispatcher(pinned, "auto")
+    try:
+        dispatcher.submit("t1", RunRequest({"text": "x"}))
+        result = dispatcher.result("t1")
+        assert result.status == "COMPLETED" and dispatcher.dispatched("t1")
+        dispatcher.submit("t1", RunRequest({"text": "x"}))  # idempotent: not run again
+        gone = weakref.ref(result)
+        del result
+        gc.collect()
+        assert gone() is None  # nothing in the dispatcher holds it any more
+        with pytest.raises(KeyError):
+            dispatcher.result("t1")
+        assert len(fake.calls) == 1
+    finally:
+        dispatcher.close()

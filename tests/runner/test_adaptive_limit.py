@@ -1,0 +1,219 @@
+"""``--scriptum-concurrency=auto`` (the default, issue 18, DESIGN section 6): the in-flight limit
+rises while the platform keeps up and falls when it pushes back; throttled runs are retried on the
+platform's hint and end passed, never errored. Asserted on the server's counters and on the
+bundle's ``concurrency`` record; the limit's arithmetic on ``InFlightLimit`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kit import Platform
+from kit.seeds.svc import CASES_TEST, StartPlatform, write_cases
+
+from pytest_scriptum.runner import AUTO_CAP, AUTO_START, BACKOFF_FACTOR, InFlightLimit
+
+# Quick echo; with "need", waits until that many runs have arrived at once (a file per arrival),
+# giving up after 20 s and saying so: the barrier proves `need` runs were in flight together.
+HANDLER = """
+import os
+import time
+import uuid
+
+def handler(event, context):
+    if "need" not in event:
+        return {{"id": event["id"]}}
+    arrivals = {dir!r}
+    open(os.path.join(arrivals, uuid.uuid4().hex), "w").close()
+    deadline = time.monotonic() + 20.0
+    while len(os.listdir(arrivals)) < event["need"]:
+        if time.monotonic() > deadline:
+            return {{"id": event["id"], "met": False}}
+        time.sleep(0.01)
+    return {{"id": event["id"], "met": True}}
+"""
+
+
+def _suite(
+    pytester: pytest.Pytester, start_platform: StartPlatform, events: list[dict[str, Any]]
+) -> Platform:
+    arrivals = pytester.path / "arrivals"
+    arrivals.mkdir()
+    source = HANDLER.format(dir=str(arrivals))
+    platform = start_platform({1: source, 2: source})
+    expected: list[object] = [
+        {"id": e["id"], "met": True} if "need" in e else {"id": e["id"]} for e in events
+    ]
+    write_cases(pytester.path / "cases", events, expected)
+    pytester.makepyfile(test_cases=CASES_TEST)
+    return platform
+
+
+def _concurrency(bundle: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(bundle.read_text())["concurrency"]
+    return record
+
+
+def test_auto_is_the_default_and_the_limit_rises_while_the_platform_keeps_up(
+    pytester: pytest.Pytester, start_platform: StartPlatform
+) -> None:
+    # 4 quick runs first (the starting limit), then 8 that only pass if 8 are in flight at once:
+    # they can, only because each quick run that completed without pushback raised the limit.
+    quick = [{"id": i} for i in range(AUTO_START)]
+    together = [{"id": i, "need": 8} for i in range(AUTO_START, AUTO_START + 8)]
+    platform = _suite(pytester, start_platform, quick + together)
+    bundle = pytester.path / "scriptum.json"
+
+    result = pytester.runpytest(*platform.args(f"--scriptum-evidence={bundle}"))
+
+    result.assert_outcomes(passed=len(quick) + len(together))
+    stats = platform.settled_stats()
+    assert stats.max_threads_in_flight >= 8 > AUTO_START  # the server saw the limit rise
+    assert (stats.runs_throttled, stats.runs_started) == (0, 12)
+    record = _concurrency(bundle)
+    assert (record["mode"], record["start"], record["cap"]) == ("auto", AUTO_START, AUTO_CAP)
+    assert record["max_reached"] >= 8 and record["max_limit"] >= 8
+    assert (record["backoffs"], record["pushbacks"], record["max_reached_after_backoff"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_throttled_runs_back_the_limit_off_and_end_passed(
+    pytester: pytest.Pytester, start_platform: StartPlatform, transport: str
+) -> None:
+    # The hint arrives as retry-after-ms / RetryInfo over gRPC, as 429 + Retry-After over HTTP.
+    k = 3  # below the starting limit: the platform pushes back at once
+    cases = 16
+    platform = _suite(pytester, start_platform, [{"id": i} for i in range(cases)])
+    platform.set_faults(max_in_flight=k)
+    bundle = pytester.path / "scriptum.json"
+
+    # A generous retry budget: on a loaded machine the runs ahead of a throttled one may outlast a
+    # 1 s hint, and the budget, not the limit, is what this test is about.
+    result = pytester.runpytest(
+        *platform.args(
+            f"--scriptum-evidence={bundle}", f"--scriptum-transport={transport}", "--scriptum-retries=5"
+        )
+    )
+
+    result.assert_outcomes(passed=cases)  # a throttled run retried on the hint is no error
+    stats = platform.settled_stats()
+    assert stats.runs_throttled >= 1  # the platform did push back ...
+    assert stats.max_threads_in_flight <= k  # (the server enforces K) ...
+    assert stats.runs_started == cases  # ... and no run was started twice
+    record = _concurrency(bundle)
+    assert record["backoffs"] >= 1 and record["pushbacks"] == stats.runs_throttled
+    # After the first throttle the client kept at most K + 1 runs in flight (its own count: a run
+    # waiting out a retry hint included), and its limit fell below where it started.
+    assert 1 <= record["max_reached_after_backoff"] <= k + 1
+    assert record["final"] <= k + 1
+
+
+def test_a_number_fixes_the_limit_and_nothing_adapts(
+    pytester: pytest.Pytester, start_platform: StartPlatform
+) -> None:
+    platform = _suite(pytester, start_platform, [{"id": i} for i in range(8)])
+    bundle = pytester.path / "scriptum.json"
+
+    result = pytester.runpytest(*platform.args(f"--scriptum-evidence={bundle}", "--scriptum-concurrency=2"))
+
+    result.assert_outcomes(passed=8)
+    assert platform.settled_stats().max_threads_in_flight <= 2
+    record = _concurrency(bundle)
+    assert (record["mode"], record["start"], record["cap"], record["final"]) == ("fixed", 2, 2, 2)
+
+
+def test_a_bad_concurrency_value_names_auto(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = pytester.runpytest("--scriptum-concurrency=lots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--scriptum-concurrency*expected auto or an integer >= 1*"])
+
+
+# ---- the arithmetic of InFlightLimit (no platform needed: it is a pure data structure) ----------
+
+
+def _take(limit: InFlightLimit, count: int) -> list[Any]:
+    """``count`` runs started and accepted by the platform (still in flight)."""
+    slots = []
+    for _ in range(count):
+        slot = limit.acquire()
+        assert slot is not None
+        limit.accepted(slot)
+        slots.append(slot)
+    return slots
+
+
+def _complete(limit: InFlightLimit, times: int, overhead_s: float = 0.01) -> None:
+    """``times`` runs one after another, each accepted and completed."""
+    for _ in range(times):
+        (slot,) = _take(limit, 1)
+        limit.release(slot, completed=True, overhead_s=overhead_s)
+
+
+def test_slow_start_grows_by_one_per_accepted_run_then_about_one_per_round() -> None:
+    limit = InFlightLimit()
+    assert limit.limit == AUTO_START
+    _complete(limit, 6)
+    assert limit.limit == AUTO_START + 6  # +1 per run the platform accepted
+    running = _take(limit, 6)
+    assert limit.limit == AUTO_START + 12
+    refused = limit.acquire()
+    assert refused is not None
+    limit.pushback(refused)
+    # The backoff starts from what the platform took (6 in flight), not from the limit it outran.
+    backed_off = int(6 * BACKOFF_FACTOR)
+    assert (limit.limit, limit.backoffs) == (backed_off, 1)
+    limit.accepted(refused)  # its retry got through
+    limit.release(refused, completed=True)
+    for slot in running:  # after a backoff a completed run adds 1/limit
+        limit.release(slot, completed=True, overhead_s=0.01)
+    assert limit.limit == backed_off + 1
+    assert limit.record()["max_limit"] == AUTO_START + 12
+
+
+def test_one_decrease_per_round_and_no_growth_while_a_pushed_back_run_waits() -> None:
+    limit = InFlightLimit()
+    first, second = limit.acquire(), limit.acquire()
+    assert first is not None and second is not None
+    others = _take(limit, 2)
+    limit.pushback(first)
+    limit.pushback(second)  # started before the decrease: no second one
+    assert limit.backoffs == 1 and limit.limit == max(1, int(2 * BACKOFF_FACTOR))
+    for slot in others:
+        limit.release(slot, completed=True, overhead_s=0.01)
+    assert limit.limit == 1  # first and second still wait: no growth
+    for slot in (first, second):
+        limit.accepted(slot)
+        limit.release(slot, completed=True)
+    _complete(limit, 4)
+    assert limit.limit > 1
+    assert limit.record()["pushbacks"] == 2
+
+
+def test_latency_well_above_the_baseline_is_a_pushback_and_the_cap_holds() -> None:
+    limit = InFlightLimit()
+    _complete(limit, 200, overhead_s=0.01)
+    assert limit.limit == AUTO_CAP and limit.backoffs == 0
+    running = _take(limit, 20)
+    slow = running.pop()
+    limit.release(running.pop(), completed=True, overhead_s=0.03)  # 3x the least, only 20 ms more
+    assert limit.backoffs == 0
+    limit.release(slow, completed=True, overhead_s=2.0)  # a platform that queues instead of refusing
+    assert limit.backoffs == 1 and limit.limit == int(19 * BACKOFF_FACTOR)
+    for slot in running:
+        limit.release(slot, completed=True, overhead_s=0.01)
+
+
+def test_a_fixed_limit_never_moves() -> None:
+    limit = InFlightLimit(3)
+    slot = limit.acquire()
+    assert slot is not None
+    limit.pushback(slot)
+    limit.release(slot, completed=True, overhead_s=9.0)
+    _complete(limit, 10)
+    assert (limit.limit, limit.backoffs) == (3, 0)
+    with pytest.raises(ValueError, match="'auto' or an integer >= 1"):
+        InFlightLimit(0)
