@@ -11,7 +11,7 @@ version that moved something loses an optimisation or an Allure detail, never a 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,14 @@ __all__ = [
     "allure_test_start_ms",
     "junit_path",
     "junit_writing",
+    "keep_allure_results",
     "last_failed_narrowing",
     "listing_mode",
+    "mask_allure_results",
+    "prefix_allure_title_path",
+    "wrap_debug_trace",
     "xdist_distributing",
+    "xdist_own_worker_id",
     "xdist_pending_indices",
     "xdist_request_stop",
     "xdist_stopping",
@@ -38,6 +43,22 @@ __all__ = [
 ]
 
 # -- pytest (checked: pytest 8.0 - 9.2) ---------------------------------------------------------
+
+
+def wrap_debug_trace(
+    config: pytest.Config, wrap: Callable[[Callable[[str], None]], Callable[[str], None]]
+) -> bool:
+    """Replace the writer of pytest's ``--debug`` file (``pytestdebug.log``) by ``wrap(writer)``;
+    False without ``--debug``. The file is the writer of the plugin manager's root ``TagTracer``
+    (set by ``_pytest.helpconfig`` before ``pytest_configure``; pluggy keeps it as ``_writer``,
+    ``setwriter`` replaces it), which prints every hook call's arguments and results: a module's
+    globals at collection, an output compared in an assertion."""
+    root = config.trace.root
+    writer = getattr(root, "_writer", None)
+    if writer is None:
+        return False
+    root.setwriter(wrap(writer))
+    return True
 
 
 def junit_path(config: pytest.Config) -> str | None:
@@ -172,6 +193,12 @@ def xdist_worker_id(node: Any) -> str:
     return str(node.gateway.id)
 
 
+def xdist_own_worker_id(config: pytest.Config) -> str:
+    """An xdist worker's own id ("gw0", ...): ``workerinput["workerid"]``, the same id
+    ``xdist_worker_id`` reads off the controller's node."""
+    return str(getattr(config, "workerinput", {}).get("workerid", ""))
+
+
 # -- allure-pytest (checked: allure-pytest / allure-python-commons 2.13 - 2.16) ----------------
 
 _LISTENER = "allure_listener"  # the name allure-pytest registers its AllureListener under
@@ -186,6 +213,52 @@ def allure_results_dir(config: pytest.Config) -> Path | None:
     """The results directory when allure-pytest is active (its option dest ``allure_report_dir``)."""
     path = getattr(config.option, "allure_report_dir", None)
     return Path(path).resolve() if path and allure_active(config) else None
+
+
+def keep_allure_results(config: pytest.Config) -> None:
+    """This run never cleans the Allure results directory: ``--clean-alluredir`` (allure-pytest's
+    option dest ``clean_alluredir``, read in its ``pytest_configure``) applies once, in the parent
+    (DESIGN section 4). Must run before allure-pytest's ``pytest_configure``."""
+    if getattr(config.option, "clean_alluredir", False):
+        config.option.clean_alluredir = False
+
+
+def _mask_model(item: Any, mask: Callable[[str], str]) -> Any:
+    """``item`` (an ``allure_commons.model2`` attrs object, list or string) with strings masked, in place."""
+    if isinstance(item, str):
+        return mask(item)
+    if isinstance(item, list):
+        item[:] = [_mask_model(entry, mask) for entry in item]
+        return item
+    for attribute in getattr(type(item), "__attrs_attrs__", ()):
+        value = getattr(item, attribute.name, None)
+        if value is not None and not isinstance(value, (int, float, bool)):
+            setattr(item, attribute.name, _mask_model(value, mask))
+    return item
+
+
+def mask_allure_results(mask: Callable[[str], str]) -> Callable[[], None] | None:
+    """Pass every string of every Allure test result and fixture container through ``mask`` just
+    before allure-python-commons writes it (its ``report_result`` / ``report_container`` hooks,
+    called first); returns the function that undoes it, or None without allure-python-commons.
+    allure-pytest builds ``statusDetails`` from the exception itself, not from pytest's report."""
+    try:
+        commons = importlib.import_module("allure_commons")
+    except ImportError:
+        return None
+
+    class _Masking:
+        @commons.hookimpl(tryfirst=True)  # type: ignore[untyped-decorator]
+        def report_result(self, result: Any) -> None:
+            _mask_model(result, mask)
+
+        @commons.hookimpl(tryfirst=True)  # type: ignore[untyped-decorator]
+        def report_container(self, container: Any) -> None:
+            _mask_model(container, mask)
+
+    plugin = _Masking()
+    commons.plugin_manager.register(plugin)
+    return lambda: commons.plugin_manager.unregister(plugin)
 
 
 def allure_link_patterns(config: pytest.Config) -> Mapping[str, str]:
@@ -206,6 +279,18 @@ def allure_test_start_ms(config: pytest.Config) -> int | None:
     test = _allure_test(config)
     start = getattr(test, "start", None) if test is not None else None
     return int(start) if start else None
+
+
+def prefix_allure_title_path(config: pytest.Config, *prefix: str) -> bool:
+    """Put ``prefix`` in front of the running test's Allure ``titlePath`` (allure-pytest sets it to
+    the test's directories, file and classes in its ``pytest_runtest_setup``; Allure 3's default
+    tree is built from it); False when there is no running test. No public API sets it."""
+    test = _allure_test(config)
+    if test is None or not isinstance(getattr(test, "titlePath", None), list):
+        return False
+    if test.titlePath[: len(prefix)] != list(prefix):
+        test.titlePath[:0] = list(prefix)
+    return True
 
 
 @dataclass(frozen=True)

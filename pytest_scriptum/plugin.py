@@ -4,30 +4,42 @@ One role object per process, as pytest-cov: the single process (``Local``), the 
 (``XdistController``) or an xdist worker (``XdistWorker``), see ``_session.xdist``. Every process
 that runs tests has the smoke side (specs, early dispatch, expectations, report records); the
 process that owns the gate also has a ``GateOwner`` (embedded server, preflight, gate, rollback,
-outcome, evidence). xdist workers get the connection through ``workerinput`` and send their
-results back in their reports, which the controller folds in as they arrive.
+outcome, evidence). xdist workers get the connection through ``workerinput`` (the embedded
+server's addresses through the controller's rendezvous directory, once a worker collected a smoke
+test) and send their results back in their reports, which the controller folds in as they arrive.
+
+Nothing that loads grpc, httpx, protobuf or jsonschema is imported here: a session that selects
+no smoke test never loads them (DESIGN section 6).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from pytest_scriptum import _compat, hooks
 from pytest_scriptum._options import add_options, resolve
 from pytest_scriptum._session.evidence_hooks import TestEvidence
 from pytest_scriptum._session.gate_owner import GateOwner
+from pytest_scriptum._session.progress import ProgressFile
 from pytest_scriptum._session.records import ReportRecord
+from pytest_scriptum._session.redacting import Redacting
 from pytest_scriptum._session.resources import SessionResources
+from pytest_scriptum._session.shard import ShardSplit
 from pytest_scriptum._session.smoke import SmokeTests, is_smoke, spec_of
 from pytest_scriptum._session.xdist import Local, Role, XdistController, XdistWorker
-from pytest_scriptum.client import ScriptumClient
 from pytest_scriptum.evidence.summary import summary_lines
-from pytest_scriptum.markers import MARKER_DOCS
-from pytest_scriptum.runner import PinnedRunner, ThreadResult
+from pytest_scriptum.markers import MARKER_DOCS, CollectionProblems
+
+if TYPE_CHECKING:
+    # Only annotations: loading the plugin imports no transport code (DESIGN section 6); the
+    # fixtures' values come from SessionResources, which imports the client on first use.
+    import httpx
+
+    from pytest_scriptum.client import ScriptumClient
+    from pytest_scriptum.runner import PinnedRunner, ThreadResult
 
 _ROLE = pytest.StashKey[Role]()
 _SESSION = pytest.StashKey[pytest.Session]()
@@ -53,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cfg = resolve(config)
     role: Role
     if hasattr(config, "workerinput"):
-        resources = SessionResources(cfg, XdistWorker.connection(config))
+        resources = XdistWorker.resources_for(config, cfg)
         role = XdistWorker(config, resources, SmokeTests(config, resources, on_worker=True))
     else:
         if cfg.no_env:  # once, from the process that owns the session
@@ -69,8 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
         smoke = SmokeTests(config, resources, on_worker=False)
         role = kind(config, resources, smoke, GateOwner(config, resources))
     config.stash[_ROLE] = role
+    ShardSplit.install(config, cfg.shard)
     config.pluginmanager.register(_ReportHooks(config), "scriptum-report-hooks")
     config.pluginmanager.register(TestEvidence(resources), "scriptum-test-evidence")
+    config.pluginmanager.register(Redacting(config, resources), "scriptum-redacting")
+    CollectionProblems.install(config)
+    if cfg.is_verification_run and cfg.evidence is not None and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ProgressFile(cfg.evidence), "scriptum-verification-progress")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -84,15 +101,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     cfg = role.resources.cfg
     if cfg.endpoint is None and cfg.version is None:
         return None
-    lines = cfg.header_lines()
-    # Called after our (tryfirst) sessionstart ran the preflight: say how the wire format was found.
-    preflight = role.owner.preflight if role.owner is not None else None
-    if preflight is not None and preflight.api is not None and preflight.api.descriptors == "bundled":
-        lines.append(
-            "scriptum: descriptors: bundled (the server offers no reflection; requests use the plugin's "
-            "own field numbers, checked by echo probes in preflight)"
-        )
-    return lines
+    # The preflight runs after collection (only when a smoke test is selected): its lines are
+    # printed before the first test, not here.
+    return cfg.header_lines(verbose=config.get_verbosity() > 0)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -105,11 +116,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _role(metafunc.config).smoke.generate_tests(metafunc)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    _role(item.config).item_collected(item)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    split = ShardSplit.of(config)
+    if split is not None:  # --scriptum-shard: this shard's part of the selection
+        split.split(config, items)
     _role(config).collected(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # tryfirst: an xdist worker writes what it collected before xdist's own hook tells the controller.
+    _role(session.config).collection_finished()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -190,7 +214,7 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     role = _role(node.config)
     if isinstance(role, XdistController):
-        role.node_collected(ids)
+        role.node_collected(node, ids)
 
 
 @pytest.hookimpl(optionalhook=True)

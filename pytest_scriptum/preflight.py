@@ -11,21 +11,27 @@ Runbook promotion checklist as the plugin performs it (DESIGN section 3 "Preflig
 Item 4, the pinned smoke gate, is the test run itself.
 
 Env reads return values on the platform (``ListEnvVars``, ``GetScriptEnv``). The values live only
-in the locals of ``run_preflight``: the result holds keys and ``fingerprint``s, never a value.
+in the locals of ``run_preflight``: the result holds keys and ``fingerprint``s, never a value; the
+session's redactor is shown each mapping read (``on_env``) so it can mask the secret ones wherever a
+script echoes them back (DESIGN section 4 "Secrets").
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import hmac
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_scriptum.client import EXTENSIONS, ScriptumClient, ScriptumError
+from pytest_scriptum.client import ScriptumClient, ScriptumError
 from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
 
 __all__ = [
     "CHECKLIST",
+    "FINGERPRINT_KEY_ENV",
     "PUBLISHED",
     "ApiUse",
     "Preflight",
@@ -33,6 +39,7 @@ __all__ = [
     "choose_target",
     "contract_env_keys",
     "fingerprint",
+    "fingerprint_key",
     "run_preflight",
 ]
 
@@ -51,12 +58,29 @@ PUBLISHED = frozenset({"ACTIVE", "SUPERSEDED", "COMPILED"})
 _WIRE_HINT = "the server's field numbers differ from the bundled descriptors; enable server reflection"
 
 
-def fingerprint(value: str) -> str:
-    """The fingerprint of an env value recorded in the evidence: hex SHA-256 of its UTF-8 bytes.
+# Set it (16+ characters, a secret itself) to get fingerprints comparable across the sessions that
+# share it; without it every session draws its own key, which is written nowhere.
+FINGERPRINT_KEY_ENV = "SCRIPTUM_FINGERPRINT_KEY"
+_MIN_KEY_CHARS = 16
 
-    The one place fingerprints are computed (a keyed HMAC replaces it in a later issue).
-    """
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+def fingerprint_key(environ: Mapping[str, str] | None = None) -> tuple[bytes, str]:
+    """(HMAC key, where it came from): ``SCRIPTUM_FINGERPRINT_KEY``'s UTF-8 bytes when set, else 32
+    random bytes drawn for this session ("session"). ValueError for a key under 16 characters."""
+    env = os.environ if environ is None else environ
+    configured = env.get(FINGERPRINT_KEY_ENV)
+    if configured:
+        if len(configured) < _MIN_KEY_CHARS:
+            raise ValueError(f"{FINGERPRINT_KEY_ENV} is shorter than {_MIN_KEY_CHARS} characters")
+        return configured.encode("utf-8"), FINGERPRINT_KEY_ENV
+    return secrets.token_bytes(32), "session"
+
+
+def fingerprint(value: str, key: bytes) -> str:
+    """The fingerprint of an env value recorded in the evidence: hex HMAC-SHA256 of its UTF-8 bytes
+    under ``key`` (DESIGN section 4: keyed, so a low-entropy value such as ``MODEL=m1`` cannot be
+    found by hashing candidate values; the key is not in the evidence)."""
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,9 @@ class ApiUse:
 
     @classmethod
     def of(cls, info: ApiInfo) -> ApiUse:
+        # Imported here: the client's table of what the plugin uses loads protobuf (DESIGN section 6).
+        from pytest_scriptum.client import EXTENSIONS
+
         return cls(info.descriptors, tuple(sorted(info.extensions & EXTENSIONS)))
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,6 +130,7 @@ class Preflight:
     overlay: dict[str, str] = field(default_factory=dict)
     effective_keys: tuple[str, ...] = ()
     api: ApiUse | None = None
+    fingerprint_key: str = "session"
 
     @property
     def ok(self) -> bool:
@@ -128,6 +156,7 @@ class Preflight:
             "rollback_target_source": self.target_source,
             "rolled_back_from": list(self.rolled_back_from),
             "overlay_sha256": dict(sorted(self.overlay.items())),
+            "fingerprints": {"algorithm": "hmac-sha256", "key": self.fingerprint_key},
             "effective_env_keys": list(self.effective_keys),
         }
 
@@ -180,10 +209,17 @@ def _platform_problem(exc: ScriptumError) -> str:
 class _Checklist:
     """One preflight run: the items found so far and what later items need."""
 
-    def __init__(self, client: ScriptumClient, script: str, candidate: int) -> None:
+    def __init__(
+        self,
+        client: ScriptumClient,
+        script: str,
+        candidate: int,
+        on_env: Callable[[Mapping[str, str]], None] | None = None,
+    ) -> None:
         self.client = client
         self.script = script
         self.candidate = candidate
+        self.on_env = on_env
         self.items: list[PreflightItem] = []
         self.bundled = False
         self.api_use: ApiUse | None = None  # known once api_info answered, even when it has problems
@@ -322,16 +358,24 @@ class _Checklist:
         return target
 
     # -- 1., 2. env ---------------------------------------------------------------------------
-    def env(self, required: Sequence[str], declared: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    def env(
+        self, required: Sequence[str], declared: Sequence[str], key: bytes
+    ) -> tuple[dict[str, str], tuple[str, ...]]:
         """(overlay key -> fingerprint, effective keys). ``required``: ``--scriptum-require-env``;
-        ``declared``: the candidate contract's required env keys. Values never leave this method."""
-        tenant_keys = {var.key for var in self.client.list_env_vars()}
+        ``declared``: the candidate contract's required env keys. Values never leave this method,
+        except to ``on_env`` (the session's redactor)."""
+        tenant = self.client.list_env_vars()
+        tenant_keys = {var.key for var in tenant}
         values = self.client.get_script_env(self.script).env
-        overlay = {key: fingerprint(value) for key, value in values.items()}
+        if self.on_env is not None:
+            self.on_env({var.key: var.value for var in tenant})
+            self.on_env(values)
+        del tenant
+        overlay = {name: fingerprint(value, key) for name, value in values.items()}
         # "empty-defers": an empty overlay value is not a value; the tenant's (if any) applies.
-        effective = tuple(sorted(tenant_keys | {key for key, value in values.items() if value}))
+        effective = tuple(sorted(tenant_keys | {name for name, value in values.items() if value}))
         del values
-        self.add("overlay", True, f"{len(overlay)} overlay keys recorded as SHA-256 fingerprints")
+        self.add("overlay", True, f"{len(overlay)} overlay keys recorded as HMAC-SHA256 fingerprints")
         wanted = tuple(dict.fromkeys([*required, *declared]))
         missing = [key for key in wanted if key not in effective]
         if missing:
@@ -360,13 +404,18 @@ def run_preflight(
     explicit_target: int | None,
     require_env: Sequence[str],
     check_target: bool = True,
+    on_env: Callable[[Mapping[str, str]], None] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Preflight:
     """Run the checklist against the platform; nothing here changes the platform.
 
     ``require_env`` joins the required env keys of the candidate's contract. ``check_target``
     is False on the verification re-run (the target is the version under test there).
+    ``on_env`` is called with each env mapping read (tenant env, script overlay): the session
+    keeps the secret values for its redactor. Overlay fingerprints are keyed by
+    ``fingerprint_key(environ)`` (``os.environ`` when None).
     """
-    checks = _Checklist(client, script, candidate)
+    checks = _Checklist(client, script, candidate, on_env)
     active: int | None = None
     try:
         checks.api()
@@ -384,7 +433,12 @@ def run_preflight(
             else:
                 target = checks.history_target(info)
                 source = "history" if target is not None else "none"
-        overlay, effective = checks.env(require_env, contract_env_keys(version.contract))
+        try:
+            key, key_source = fingerprint_key(environ)
+        except ValueError as exc:
+            raise checks.stop("overlay", str(exc)) from None
+        overlay, effective = checks.env(require_env, contract_env_keys(version.contract), key)
+        del key
         return Preflight(
             tuple(checks.items),
             active_version=active,
@@ -394,6 +448,7 @@ def run_preflight(
             overlay=overlay,
             effective_keys=effective,
             api=checks.api_use,
+            fingerprint_key=key_source,
         )
     except _Stop:
         return Preflight(tuple(checks.items), active_version=active, api=checks.api_use)

@@ -18,22 +18,38 @@ import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from pytest_scriptum._options import ScriptumConfig
-from pytest_scriptum.client import ClientSettings, RetryPolicy, ScriptumClient, connect, make_http_client
-from pytest_scriptum.client._settings import check_http_url
-from pytest_scriptum.evidence.redaction import Redactor
+from pytest_scriptum.client import ScriptumClient
+from pytest_scriptum.evidence.redaction import Redactor, SecretValues
 from pytest_scriptum.runner import Dispatcher, PinnedRunner
 
-__all__ = ["EMBEDDED_ORG", "Connection", "EmbeddedServer", "SessionResources", "remote_connection"]
+if TYPE_CHECKING:
+    import httpx
+
+    from pytest_scriptum.client import ClientSettings
+
+__all__ = [
+    "EMBEDDED_ORG",
+    "Connection",
+    "EmbeddedServer",
+    "PlatformUnavailable",
+    "SessionResources",
+    "remote_connection",
+]
 
 EMBEDDED_ORG = "local"
+
+
+class PlatformUnavailable(Exception):
+    """An xdist worker may not use the platform: the controller's preflight failed, it could not
+    start the embedded server, or it did not answer in time. The message says which."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,8 @@ def remote_connection(cfg: ScriptumConfig, *, embedded: bool = False) -> Connect
         )
     if cfg.http_url:
         # Checked here, before any call: raised later (building the client) it was an INTERNALERROR.
+        from pytest_scriptum.client._settings import check_http_url  # loads grpc and httpx
+
         try:
             check_http_url(cfg.http_url, insecure=cfg.insecure)
         except ValueError as exc:
@@ -101,7 +119,12 @@ def remote_connection(cfg: ScriptumConfig, *, embedded: bool = False) -> Connect
 
 
 class EmbeddedServer:
-    """The bundled devserver as a child process on a temporary data dir, with a random token."""
+    """The bundled devserver as a child process on a temporary data dir, with a random token.
+
+    Nothing runs until ``start_in_background`` (DESIGN section 3 "Run modes": a session with no
+    smoke test selected starts no server) or ``wait``; the token exists from construction, so an
+    xdist controller can hand it to its workers before the server is up.
+    """
 
     def __init__(self, cfg: ScriptumConfig) -> None:
         if cfg.seed is None:
@@ -114,54 +137,143 @@ class EmbeddedServer:
                 f"scriptum seed directory not found: {cfg.seed} (from {cfg.sources.get('seed')})"
             )
         self._seed = cfg.seed
-        self._org = cfg.org or EMBEDDED_ORG
-        self._token = secrets.token_urlsafe(32)
-        self._data_dir = Path(tempfile.mkdtemp(prefix="scriptum-embedded-"))
+        self.org = cfg.org or EMBEDDED_ORG
+        self.token = secrets.token_urlsafe(32)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._data_dir: Path | None = None
         self._process: Any = None
+        self._connection: Connection | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether a start was asked for (it may still be under way)."""
+        return self._thread is not None
+
+    def start_in_background(self) -> None:
+        """Spawn the server in a thread and return at once (idempotent): pytest keeps collecting
+        while the child starts (DESIGN section 6). ``wait`` joins it."""
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._start, name="scriptum-embedded-start", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _start(self) -> None:
+        try:
+            # Imported here: a session that never starts the embedded server never loads it.
+            from pytest_scriptum.devserver import DevServerProcess
+
+            self._data_dir = Path(tempfile.mkdtemp(prefix="scriptum-embedded-"))
+            self._process = DevServerProcess(
+                data_dir=self._data_dir, seed=self._seed, token=self.token, org=self.org, throwaway=True
+            )
+            addresses = self._process.start()
+            self._connection = Connection(
+                endpoint=addresses.grpc,
+                http_url=addresses.http,
+                org=self.org,
+                token=self.token,
+                embedded=True,
+            )
+        except BaseException as exc:  # handed to wait(), in the thread that needs the server
+            self._error = exc
+
+    def wait(self) -> Connection:
+        """Start the server if nobody did, wait until it is ready and return how to reach it.
+
+        Raises pytest.UsageError when it cannot start (its message carries the server's stderr tail).
+        """
+        self.start_in_background()
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise pytest.UsageError(f"the embedded Scriptum server did not start: {self._error}")
+        assert self._connection is not None
+        return self._connection
 
     def start(self) -> Connection:
-        """Start the server and return how to reach it."""
-        # Imported here: a session that never starts the embedded server never loads it.
-        from pytest_scriptum.devserver import DevServerProcess
-
-        self._process = DevServerProcess(
-            data_dir=self._data_dir, seed=self._seed, token=self._token, org=self._org
-        )
-        addresses = self._process.start()
-        return Connection(
-            endpoint=addresses.grpc, http_url=addresses.http, org=self._org, token=self._token, embedded=True
-        )
+        """Start the server and return how to reach it (``wait``)."""
+        return self.wait()
 
     def stop(self) -> None:
-        """Stop the server and delete its data dir."""
+        """Stop the server (waiting for a start under way first) and delete its data dir. Idempotent."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
         if self._process is not None:
-            self._process.terminate()
+            # SIGTERM: the server stops at once (no durable store to flush: it is throwaway); a
+            # server that has not exited within 5 s is killed, so pytest never hangs on it.
+            self._process.terminate(timeout=5.0)
             self._process = None
-        shutil.rmtree(self._data_dir, ignore_errors=True)
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
 
 
 class SessionResources:
     """This process's connection, client, pinned runner, dispatcher and redactor.
 
     The gate's owner connects (``connect``: the embedded server, or a remote endpoint); an xdist
-    worker is given the controller's ``Connection``. Client, runner and dispatcher are created on first use.
+    worker is given the controller's ``Connection`` and ``awaiting``: a callable that waits for the
+    controller to publish the connection to use instead (the embedded server starts only once a
+    worker collected a smoke test) and raises PlatformUnavailable when the controller will not (its
+    preflight failed, it could not start the server). Client, runner and dispatcher are created on
+    first use.
     """
 
-    def __init__(self, cfg: ScriptumConfig, connection: Connection | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ScriptumConfig,
+        connection: Connection | None = None,
+        *,
+        awaiting: Callable[[], Connection] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.connection = connection
         self._lock = threading.Lock()
+        self._connect_lock = threading.Lock()  # apart from _lock: client creation holds that one
+        self._awaiting = awaiting
+        self._unavailable: str | None = None
         self._embedded: EmbeddedServer | None = None
         self._client: ScriptumClient | None = None
         self._http: httpx.Client | None = None
         self._runner: PinnedRunner | None = None
         self._dispatcher: Dispatcher | None = None
+        # Secret env values this process has read (preflight; an xdist worker is given the
+        # controller's): the redactor masks them with the tokens (DESIGN section 4 "Secrets").
+        self.secrets = SecretValues(declared=cfg.secret_env)
+
+    def embedded_server(self) -> EmbeddedServer:
+        """This session's embedded server, created (not started) on first call; UsageError for a
+        missing seed directory."""
+        with self._connect_lock:
+            if self._embedded is None:
+                self._embedded = EmbeddedServer(self.cfg)
+            return self._embedded
+
+    def embedded_started(self) -> bool:
+        """Whether this session's embedded server was asked to start."""
+        embedded = self._embedded
+        return embedded is not None and embedded.started
+
+    def start_embedded(self) -> None:
+        """Start the embedded server in the background (the first smoke test was collected)."""
+        self.embedded_server().start_in_background()
+
+    def stop_unused_embedded(self) -> None:
+        """No smoke test is selected after all: stop a server started while collecting."""
+        with self._connect_lock:
+            embedded = self._embedded if self.connection is None else None
+        if embedded is not None:
+            embedded.stop()
 
     def connect(self, remote: Connection | None = None) -> Connection:
-        """Start the embedded server (``--scriptum-endpoint=embedded``), or use ``remote``."""
+        """Wait for the embedded server (``--scriptum-endpoint=embedded``; started now if it was
+        not yet), or use ``remote``."""
         if self.cfg.embedded:
-            self._embedded = EmbeddedServer(self.cfg)
-            self.connection = self._embedded.start()
+            self.connection = self.embedded_server().wait()
         else:
             assert remote is not None
             self.connection = remote
@@ -170,9 +282,9 @@ class SessionResources:
     @property
     def redactor(self) -> Redactor:
         """The one redactor of this process: masks every token it knows (the connection's, the
-        configured one), in every evidence writer."""
+        configured one) and every secret env value it has read, in every evidence writer."""
         conn = self.connection
-        return Redactor([conn.token if conn is not None else None, self.cfg.token])
+        return Redactor([conn.token if conn is not None else None, self.cfg.token, *self.secrets])
 
     @property
     def endpoint_label(self) -> str | None:
@@ -183,6 +295,10 @@ class SessionResources:
         """Client settings for this session's connection."""
         # Where and who from the connection (endpoint, http_url, org, org_name, token), how from the options.
         connection = self.require_connection().to_dict()
+        # Imported here, once there is a connection: the settings module loads grpc and httpx,
+        # which a session that selects no smoke test never needs (DESIGN section 6).
+        from pytest_scriptum.client import ClientSettings, RetryPolicy
+
         where = {name: value for name, value in connection.items() if name != "embedded"}
         return ClientSettings(
             **where,
@@ -191,8 +307,37 @@ class SessionResources:
             retry=RetryPolicy(retries=self.cfg.retries),
         )
 
+    def forgo_platform(self, reason: str) -> None:
+        """An xdist worker that selected no smoke test: the controller may publish no platform, so
+        never wait for one; any use raises PlatformUnavailable(``reason``) at once."""
+        with self._connect_lock:
+            if self._awaiting is not None:
+                self._awaiting = None
+                self._unavailable = reason
+
+    def platform_problem(self) -> str | None:
+        """Why this process may not use the platform, else None: an xdist worker whose controller
+        failed the preflight or did not publish the embedded server (waits for its answer)."""
+        if self._awaiting is None and self._unavailable is None:
+            return None
+        try:
+            self.require_connection()
+        except PlatformUnavailable as exc:
+            return str(exc)
+        return None
+
     def require_connection(self) -> Connection:
-        """The connection, or a clear error when no endpoint is configured."""
+        """The connection, or a clear error when no endpoint is configured (PlatformUnavailable
+        when the xdist controller will not publish one)."""
+        with self._connect_lock:
+            if self._awaiting is not None:
+                awaiting, self._awaiting = self._awaiting, None
+                try:
+                    self.connection = awaiting()
+                except PlatformUnavailable as exc:
+                    self._unavailable = str(exc)
+            if self._unavailable is not None:
+                raise PlatformUnavailable(self._unavailable)
         if self.connection is None:
             raise pytest.UsageError(
                 "no Scriptum endpoint: pass --scriptum-endpoint=host:port "
@@ -206,6 +351,8 @@ class SessionResources:
         """The session's authenticated client (one channel per process)."""
         with self._lock:
             if self._client is None:
+                from pytest_scriptum.client import connect
+
                 self._client = connect(self.settings())
             return self._client
 
@@ -218,6 +365,8 @@ class SessionResources:
                     raise pytest.UsageError(
                         "no HTTP gateway URL: pass --scriptum-http-url=URL or set scriptum_http_url"
                     )
+                from pytest_scriptum.client import make_http_client
+
                 self._http = make_http_client(self.settings())
             return self._http
 
@@ -257,6 +406,13 @@ class SessionResources:
             if self._dispatcher is None:
                 self._dispatcher = Dispatcher(runner, self.cfg.concurrency)
             return self._dispatcher
+
+    def concurrency_record(self) -> dict[str, Any] | None:
+        """The in-flight limit's course (the bundle's ``concurrency``); None when no run was
+        dispatched in this process."""
+        with self._lock:
+            dispatcher = self._dispatcher
+        return dispatcher.limit.record() if dispatcher is not None else None
 
     def cancel_outstanding(self) -> int:
         """Cancel queued and in-flight runs (``-x``, ``--maxfail``, fail-fast, Ctrl-C)."""

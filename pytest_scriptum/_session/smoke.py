@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_scriptum import _compat, expect
+from pytest_scriptum import _compat
 from pytest_scriptum._session.records import ReportRecord
 from pytest_scriptum._session.resources import SessionResources
 from pytest_scriptum.client import ScriptumError
@@ -22,6 +22,7 @@ from pytest_scriptum.evidence.junit import thread_properties
 from pytest_scriptum.markers import (
     CASE_PARAM,
     MarkerError,
+    report_marker_problem,
     scriptum_options,
     smoke_spec,
     validate_definition,
@@ -36,6 +37,11 @@ from pytest_scriptum.runner import (
     interrupted_in_flight,
 )
 from pytest_scriptum.spec import ScriptumOptions, SmokeSpec
+
+if TYPE_CHECKING:
+    # expect loads jsonschema and the regex engine: imported where an expectation is checked, so
+    # a session that selects no smoke test never loads them (DESIGN section 6).
+    from pytest_scriptum import expect
 
 __all__ = [
     "SMOKE_FIXTURES",
@@ -60,7 +66,7 @@ ATTEMPTS_KEY = pytest.StashKey[int]()  # call phases so far (a rerun plugin repe
 USED_KEY = pytest.StashKey[bool]()  # the test used the platform: its reports are gate evidence
 PLATFORM_ERROR_KEY = pytest.StashKey[str]()
 TEST_ERROR_KEY = pytest.StashKey[str]()  # the test's own mistake found at run time: an error
-MISMATCH_KEY = pytest.StashKey[Sequence[expect.Mismatch]]()
+MISMATCH_KEY: pytest.StashKey[Sequence[expect.Mismatch]] = pytest.StashKey()
 DECLARED_KEY = pytest.StashKey[Mapping[str, Any]]()
 
 
@@ -154,6 +160,9 @@ class SmokeTests:
         try:
             cases = validate_definition(metafunc.definition, metafunc.definition.path)
         except MarkerError as exc:
+            # Recorded: every mistake of the module is reported together, each with file and line.
+            if report_marker_problem(metafunc.config, metafunc.definition, exc):
+                return
             raise pytest.Collector.CollectError(str(exc)) from None
         if cases is not None:
             metafunc.fixturenames.append(CASE_PARAM)
@@ -215,9 +224,14 @@ class SmokeTests:
             pytest.skip(f"{self.listing}: {what} does not contact the platform in a listing session")
 
     def refuse_if_unusable(self) -> None:
-        """xdist worker: fail a smoke test's setup with the session's usage problem, if any."""
+        """xdist worker: fail a smoke test's setup with the session's usage problem, or with why the
+        controller will not let it use the platform (its preflight failed, the embedded server did
+        not start), if any."""
         if self.usage_problem is not None:
             pytest.fail(f"usage error: {self.usage_problem}", pytrace=False)
+        problem = self.resources.platform_problem()
+        if problem is not None:
+            pytest.fail(f"platform unavailable (not a candidate failure): {problem}", pytrace=False)
 
     # -- run phase -------------------------------------------------------------------------
     def _request(self, spec: SmokeSpec) -> RunRequest:
@@ -349,6 +363,8 @@ class SmokeTests:
         result = result_of(item)
         if spec is None or result is None:
             return
+        from pytest_scriptum import expect
+
         try:
             mismatches = expect.check(
                 spec.expect,

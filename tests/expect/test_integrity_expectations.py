@@ -1,8 +1,9 @@
 """Issue 11 inputs 9-11, whole sessions: an expectation is either the candidate's verdict or the
 test's own mistake, never a silent pass and never a rollback for the author's error.
 
-One dev server per module, seeded with ``stamp``: v1 good, v2 returns ``"yesterday"`` and
-``"not a uri"`` where a date-time and a URI belong (never activated), v3 good and active (its
+One dev server per module, seeded with ``stamp``: v1 good, v2 returns ``"yesterday"``,
+``"not a uri"`` and ``"not an iri"`` where a date-time, a URI and an IRI belong (never
+activated), v3 good and active (its
 rollback target would be v2 — no test here may move it). Every output carries a 40-character
 ``code`` ("a" * 39 + "b") for the pathological patterns. Seeds activate versions in order, so
 a rollback of v3 would go to v2: a wrongly failed gate would put the broken version live. The
@@ -25,10 +26,13 @@ from pytest_scriptum.devserver import DevServer
 SCRIPT = "stamp"
 _HANDLER = """
 def handler(event, context):
-    return {{"when": {when!r}, "link": {link!r}, "code": "a" * 39 + "b", "version": {version}}}
+    return {{
+        "when": {when!r}, "link": {link!r}, "site": {site!r}, "code": "a" * 39 + "b", "version": {version}
+    }}
 """
-GOOD = {"when": "2026-11-30T09:00:00Z", "link": "https://example.test/orders/7"}
-BAD = {"when": "yesterday", "link": "not a uri"}
+# "site": an IRI (RFC 3987), non-ASCII host and path; "not an iri" has spaces and no scheme.
+GOOD = {"when": "2026-11-30T09:00:00Z", "link": "https://example.test/orders/7", "site": "https://例え.テスト/注文/7"}
+BAD = {"when": "yesterday", "link": "not a uri", "site": "not an iri"}
 VERSIONS = {
     1: _HANDLER.format(version=1, **GOOD),
     2: _HANDLER.format(version=2, **BAD),
@@ -42,6 +46,7 @@ FORMATS = {
     "properties": {
         "when": {"type": "string", "format": "date-time"},
         "link": {"type": "string", "format": "uri"},
+        "site": {"type": "string", "format": "iri"},
     },
 }
 PATHOLOGICAL = "(a|aa)+"  # exponential backtracking on "aaa...ab"
@@ -120,8 +125,9 @@ def test_date_time_and_uri_formats_fail_a_candidate_that_breaks_them(
     assert outcomes(result) == {"test_stamp.py::test_formats": "failed"}
     result.stdout.fnmatch_lines(
         [
-            "*$.link: schema: 'not a uri' is not a 'uri'",
-            "*$.when: schema: 'yesterday' is not a 'date-time'",
+            "*/link: schema: 'not a uri' is not a 'uri'",
+            "*/site: schema: 'not an iri' is not a 'iri'",
+            "*/when: schema: 'yesterday' is not a 'date-time'",
             "verdict: FAIL - failed 1 of 1 > allowed 0",
         ]
     )
@@ -258,7 +264,7 @@ def test_a_pathological_regex_is_the_tests_error_not_a_failure_nor_a_hang(
     }, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*regex for 'code': matching '(a|aa)+' against a 40-character string ran past the 2s bound*",
+            "*regex for '/code': matching '(a|aa)+' against a 40-character string ran past the 2s bound*",
             "*schema keyword 'pattern': matching '^(a|aa)+$' against a 40-character string ran past*",
         ],
         consecutive=False,
@@ -285,7 +291,7 @@ def test_unbalanced():
     )
     result = pytester.runpytest(*platform.args(version=ACTIVE))
     result.stdout.fnmatch_lines(
-        ["*test_unbalanced (test_stamp.py): @pytest.mark.smoke_expect: bad regex for 'code': *"]
+        ["*test_unbalanced (test_stamp.py): @pytest.mark.smoke_expect: bad regex for '/code': *"]
     )
     assert result.ret == pytest.ExitCode.INTERRUPTED
     _untouched(platform)
