@@ -15,6 +15,7 @@ default of ``ScriptumConfig``, the report header and how a verification re-run g
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -26,16 +27,32 @@ from typing import Any, Final, Literal
 
 import pytest
 
-from pytest_scriptum._limits import DEFAULT_THREAD_TIMEOUT_S, ENV_KEY, MAX_THREAD_TIMEOUT_S, SCRIPT_NAME
+from pytest_scriptum._limits import (
+    AUTO_CONCURRENCY_CAP,
+    AUTO_CONCURRENCY_START,
+    DEFAULT_THREAD_TIMEOUT_S,
+    ENV_KEY,
+    MAX_INCIDENT_CHARS,
+    MAX_OPTION_TEXT,
+    MAX_PATH_CHARS,
+    MAX_RETRIES,
+    MAX_SHARDS,
+    MAX_THREAD_TIMEOUT_S,
+    MIN_THREAD_TIMEOUT_S,
+    SCRIPT_NAME,
+)
 
 __all__ = [
     "CLEAR",
     "OPTIONS",
+    "VERIFICATION_OPTIONS_ENV",
     "OptionSpec",
     "Rerun",
     "ScriptumConfig",
+    "Shard",
     "add_options",
-    "rerun_args",
+    "from_environment",
+    "rerun_options",
     "resolve",
 ]
 
@@ -63,15 +80,60 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive_float(raw: str) -> float:
-    # The platform caps a thread's timeout (the client sends "<n>s").
+def _concurrency(raw: str) -> int | Literal["auto"]:
+    # DESIGN section 2: "auto" (adaptive, the default) or a fixed number of runs in flight.
+    if raw.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _int_at_least(1)(raw)
+    except _Invalid:
+        raise _Invalid("expected auto or an integer >= 1") from None
+
+
+def _seconds(raw: str) -> float:
+    # DESIGN section 2: a per-thread deadline of at least a second (anything shorter times out every
+    # run and proves nothing), at most the platform's cap (the client sends "<n>s").
+    accepted = f"expected a number of seconds from {MIN_THREAD_TIMEOUT_S:g} to {MAX_THREAD_TIMEOUT_S:g}"
     try:
         value = float(raw.strip())
     except ValueError:
-        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_THREAD_TIMEOUT_S:g}") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_THREAD_TIMEOUT_S:
-        raise _Invalid(f"expected a number of seconds > 0 and <= {MAX_THREAD_TIMEOUT_S:g}")
+        raise _Invalid(accepted) from None
+    if not math.isfinite(value) or not MIN_THREAD_TIMEOUT_S <= value <= MAX_THREAD_TIMEOUT_S:
+        raise _Invalid(accepted)
     return value
+
+
+def _retries(raw: str) -> int:
+    # DESIGN section 2: at most MAX_RETRIES per call; a million retries hammers a platform in an
+    # incident and parks CI for hours.
+    value = _int_at_least(0)(raw)
+    if value > MAX_RETRIES:
+        raise _Invalid(f"expected an integer from 0 to {MAX_RETRIES}")
+    return value
+
+
+@dataclass(frozen=True)
+class Shard:
+    """``--scriptum-shard=I/N``: this session runs shard ``index`` (1-based) of ``total``
+    (1 <= index <= total <= ``MAX_SHARDS``; DESIGN section 8 "Sharded CI gate"). ``str()`` is the
+    option's text, ``I/N``."""
+
+    index: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+
+def _shard(raw: str) -> Shard:
+    accepted = f"expected I/N with 1 <= I <= N <= {MAX_SHARDS} (e.g. 2/4)"
+    match = re.fullmatch(r"(\d{1,4})/(\d{1,4})", _printable(raw.strip()).replace(" ", ""))
+    if match is None:
+        raise _Invalid(accepted)
+    index, total = int(match.group(1)), int(match.group(2))
+    if not 1 <= index <= total <= MAX_SHARDS:
+        raise _Invalid(accepted)
+    return Shard(index, total)
 
 
 def _rate(raw: str) -> float:
@@ -102,26 +164,48 @@ def _script(raw: str) -> str:
 
 
 def _endpoint(raw: str) -> str:
-    value = raw.strip()
+    value = _printable(raw.strip())
     if value == EMBEDDED:
         return value
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    bad_host = not host or any(c.isspace() for c in host)
+    if not sep or bad_host or not port.isdigit() or not 0 < int(port) < 65536:
         raise _Invalid("expected 'embedded' or a gRPC target 'host:port' (e.g. rpc.dev.dodil.io:443)")
     return value
 
 
 def _url(raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", value):
+    value = _printable(raw.strip()).rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
         raise _Invalid("expected an http:// or https:// base URL (e.g. https://api.dev.dodil.io:443)")
     return value
 
 
+def _printable(value: str, *, limit: int = MAX_OPTION_TEXT) -> str:
+    """``value`` when it is printable and at most ``limit`` characters, else _Invalid.
+
+    Every user string the plugin passes on (a header, the verification child, the platform's
+    records) goes through here at option time (issue 12 input 5: a newline in an incident id
+    once smuggled options into the child's argument file)."""
+    if not value.isprintable():
+        raise _Invalid("expected printable characters only (no newline, tab or other control character)")
+    if len(value) > limit:
+        raise _Invalid(f"expected at most {limit} characters, got {len(value)}")
+    return value
+
+
 def _text(raw: str) -> str:
-    value = raw.strip()
+    value = _printable(raw.strip())
     if not value:
         raise _Invalid("expected a non-empty value")
+    return value
+
+
+def _incident(raw: str) -> str:
+    # DESIGN section 2: "printable, no control characters, <= 200 chars".
+    value = _printable(raw.strip(), limit=MAX_INCIDENT_CHARS)
+    if not value:
+        raise _Invalid("expected a non-empty incident id")
     return value
 
 
@@ -150,7 +234,7 @@ def _bool(raw: str) -> bool:
 
 
 def _path(raw: str) -> str:
-    return _text(raw)
+    return _printable(_text(raw), limit=MAX_PATH_CHARS)
 
 
 # How a verification re-run gets an option: "forward" the parent's effective value, "override" with
@@ -165,7 +249,13 @@ class _Clear:
 
 
 CLEAR: Final = _Clear()
-"""An override for ``rerun_args`` that empties the option's ini key (``-o key=``) in the re-run."""
+"""An override for ``rerun_options``: the option is unset in the re-run, whatever its ini file says."""
+
+VERIFICATION_OPTIONS_ENV: Final = "SCRIPTUM_VERIFICATION_OPTIONS"
+"""Set by the parent in a verification re-run's environment: the JSON file of its options."""
+
+# What a verification re-run's header and bundle say an option came from.
+FROM_PARENT = "verification parent"
 
 
 @dataclass(frozen=True)
@@ -191,25 +281,15 @@ class OptionSpec:
         """Every environment variable of the option, the first set one wins."""
         return ((self.env,) if self.env else ()) + self.env_aliases
 
-    def args(self, value: Any) -> list[str]:
-        """Command-line arguments that give a pytest run ``value`` (nothing for an unset value).
-
-        The CLI flag when the option has one, else ``-o ini_key=value``; ``CLEAR`` empties the
-        ini key; a tuple is comma-separated.
-        """
-        if value is CLEAR:
-            assert self.ini, f"{self.name} has no ini key to clear"
-            return ["-o", f"{self.ini}="]
-        if value is None or value is False or value == ():
-            return []
-        if self.flag:
-            assert self.cli and value is True, f"{self.name} is a switch"
-            return [self.cli]
-        text = ",".join(value) if isinstance(value, tuple) else str(value)
-        if self.cli:
-            return [self.cli, text]
-        assert self.ini, f"{self.name} has neither a CLI flag nor an ini key"
-        return ["-o", f"{self.ini}={text}"]
+    def text(self, value: Any) -> str | None:
+        """``value`` as the text this row's parser accepts (what the verification re-run receives),
+        or None for an unset value (None, ``CLEAR``): a tuple is comma-separated, a switch is
+        ``true``/``false``."""
+        if value is None or value is CLEAR:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 # In the order of the report header (and of --help).
@@ -285,12 +365,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rollback",
-        "what a failed gate does: auto, off or dry-run (default auto)",
-        _choice("auto", "off", "dry-run"),
+        "what a failed gate does: auto, off or dry-run (default auto); defer: a shard of a sharded "
+        "gate (--scriptum-shard) decides nothing and never rolls back, `scriptum-gate merge` does",
+        _choice("auto", "off", "dry-run", "defer"),
         default="auto",
         cli="--scriptum-rollback",
         ini="scriptum_rollback",
-        metavar="auto|off|dry-run",
+        metavar="auto|off|dry-run|defer",
         rerun="override",  # off: the re-run never rolls back
     ),
     OptionSpec(
@@ -339,9 +420,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="K1,K2",
     ),
     OptionSpec(
+        "secret_env",
+        "env keys whose values are secrets whatever their name (masked wherever the session writes, "
+        "like keys naming KEY, TOKEN, SECRET, PASSWORD, ...; DESIGN section 4)",
+        _keys,
+        default=(),
+        cli="--scriptum-secret-env",
+        ini="scriptum_secret_env",
+        metavar="K1,K2",
+    ),
+    OptionSpec(
         "incident",
-        "incident/ticket id recorded on the rollback and in the evidence",
-        _text,
+        f"incident/ticket id recorded on the rollback and in the evidence (printable, at most "
+        f"{MAX_INCIDENT_CHARS} characters)",
+        _incident,
         cli="--scriptum-incident",
         env="SCRIPTUM_INCIDENT",
         metavar="ID",
@@ -358,17 +450,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "concurrency",
-        "thread runs in flight per process (default 8)",
-        _int_at_least(1),
-        default=8,
+        f"thread runs in flight per process: auto (default; starts at {AUTO_CONCURRENCY_START}, grows "
+        f"while the platform keeps up, backs off when it pushes back, at most {AUTO_CONCURRENCY_CAP}) "
+        "or a fixed number",
+        _concurrency,
+        default="auto",
         cli="--scriptum-concurrency",
         ini="scriptum_concurrency",
-        metavar="N",
+        metavar="auto|N",
     ),
     OptionSpec(
         "timeout",
-        f"per-thread deadline in seconds (default {DEFAULT_THREAD_TIMEOUT_S:g})",
-        _positive_float,
+        f"per-thread deadline in seconds (default {DEFAULT_THREAD_TIMEOUT_S:g}, at least "
+        f"{MIN_THREAD_TIMEOUT_S:g})",
+        _seconds,
         default=DEFAULT_THREAD_TIMEOUT_S,
         cli="--scriptum-timeout",
         ini="scriptum_timeout",
@@ -376,8 +471,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "retries",
-        "retries of platform errors only, never of failed assertions (default 2)",
-        _int_at_least(0),
+        f"retries of platform errors only, never of failed assertions (default 2, at most {MAX_RETRIES})",
+        _retries,
         default=2,
         cli="--scriptum-retries",
         ini="scriptum_retries",
@@ -430,6 +525,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         header=False,  # the header shows where the token comes from, never its value
         rerun="override",  # the re-run reads the parent's token from its own variable
     ),
+    OptionSpec(
+        "shard",
+        f"run shard I of N of the selected smoke tests (1 <= I <= N <= {MAX_SHARDS}; a stable split "
+        "by node id, other tests run in shard 1 only); the bundle records the shard and the suite",
+        _shard,
+        cli="--scriptum-shard",
+        ini="scriptum_shard",
+        env="SCRIPTUM_SHARD",
+        metavar="I/N",
+        rerun="override",  # the verification re-run repeats the node ids it is given, unsharded
+    ),
     # Internal: set by the parent session on the verification re-run after a rollback.
     OptionSpec(
         "verification_of",
@@ -441,6 +547,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         rerun="override",
     ),
 )
+
+_SPECS: Mapping[str, OptionSpec] = MappingProxyType({spec.name: spec for spec in OPTIONS})
 
 # The table's defaults: the dataclass below takes its defaults from here.
 _DEFAULTS: Mapping[str, Any] = MappingProxyType({spec.name: spec.default for spec in OPTIONS})
@@ -460,15 +568,16 @@ class ScriptumConfig:
     transport: Literal["grpc", "http"] = _DEFAULTS["transport"]
     org: str | None = _DEFAULTS["org"]
     org_name: str | None = _DEFAULTS["org_name"]
-    rollback: Literal["auto", "off", "dry-run"] = _DEFAULTS["rollback"]
+    rollback: Literal["auto", "off", "dry-run", "defer"] = _DEFAULTS["rollback"]
     rollback_to: int | None = _DEFAULTS["rollback_to"]
     min_pass_rate: float = _DEFAULTS["min_pass_rate"]
     min_tests: int = _DEFAULTS["min_tests"]
     max_errors: int = _DEFAULTS["max_errors"]
     require_env: tuple[str, ...] = _DEFAULTS["require_env"]
+    secret_env: tuple[str, ...] = _DEFAULTS["secret_env"]
     incident: str | None = _DEFAULTS["incident"]
     evidence: Path | None = _DEFAULTS["evidence"]
-    concurrency: int = _DEFAULTS["concurrency"]
+    concurrency: int | Literal["auto"] = _DEFAULTS["concurrency"]
     timeout: float = _DEFAULTS["timeout"]
     retries: int = _DEFAULTS["retries"]
     fail_fast: bool = _DEFAULTS["fail_fast"]
@@ -476,6 +585,7 @@ class ScriptumConfig:
     insecure: bool = _DEFAULTS["insecure"]
     seed: Path | None = _DEFAULTS["seed"]
     token_env: str = _DEFAULTS["token_env"]
+    shard: Shard | None = _DEFAULTS["shard"]
     verification_of: int | None = _DEFAULTS["verification_of"]
     token: str | None = field(default=None, repr=False)
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -486,45 +596,89 @@ class ScriptumConfig:
         return self.endpoint == EMBEDDED
 
     @property
+    def deferred(self) -> bool:
+        """A shard of a sharded gate (``--scriptum-rollback=defer``): records, decides nothing."""
+        return self.rollback == "defer" and not self.is_verification_run
+
+    @property
     def is_verification_run(self) -> bool:
         """This session is the verification re-run of a rollback (``--scriptum-verification-of``)."""
         return self.verification_of is not None
 
-    def header_lines(self) -> list[str]:
-        """The report header: effective values and their source, never the token."""
-        parts = []
+    def header_lines(self, verbose: bool = False) -> list[str]:
+        """The report header (DESIGN section 2 "Options"), never the token: one short line — version,
+        script, endpoint, rollback mode, and for a remote endpoint whether the token variable is
+        set — and under ``verbose`` (``-v``) every effective value with its source, one a line.
+        An embedded server makes its own token: nothing to warn about."""
+        short = [
+            f"{name}={getattr(self, name)}"
+            for name in ("version", "script", "endpoint", "rollback")
+            if getattr(self, name) is not None
+        ]
+        if self.embedded:
+            token = "per-session (embedded server)"
+        else:
+            token = f"${self.token_env} ({'set' if self.token else 'not set'})"
+            short.append(f"token={token}")
+        lines = ["scriptum: " + ", ".join(short)]
+        if not verbose:
+            return lines
         for spec in OPTIONS:
             value = getattr(self, spec.name)
             if not spec.header or value is None or value == ():
                 continue
             if isinstance(value, tuple):
                 value = ",".join(value)
-            parts.append(f"{spec.name}={value} ({self.sources.get(spec.name, 'default')})")
-        token_state = "set" if self.token else "not set"
-        parts.append(f"token=${self.token_env} ({token_state})")
-        return ["scriptum: " + ", ".join(parts)]
+            lines.append(f"scriptum:   {spec.name}={value} ({self.sources.get(spec.name, 'default')})")
+        lines.append(f"scriptum:   token={token}")
+        return lines
 
 
-def rerun_args(cfg: ScriptumConfig, overrides: Mapping[str, Any]) -> list[str]:
-    """The options of a verification re-run as command-line arguments, in table order.
+def rerun_options(cfg: ScriptumConfig, overrides: Mapping[str, Any]) -> dict[str, str | None]:
+    """The options of a verification re-run, by row name, as the text each row's parser accepts
+    (None: unset in the re-run, whatever its ini file or environment says).
 
     An option marked ``rerun="forward"`` gets this session's effective value; one marked
-    ``"override"`` the value in ``overrides`` (every such option must be there: None leaves it
-    unset, ``CLEAR`` empties its ini key); one marked ``"omit"`` nothing. ValueError for an
-    override of an option that is not marked ``"override"``, or a missing one.
+    ``"override"`` the value in ``overrides`` (every such option must be there; None and ``CLEAR``
+    leave it unset); one marked ``"omit"`` is not there (the re-run reads its ini file and
+    environment like the parent did). ValueError for an override of an option that is not marked
+    ``"override"``, or a missing one.
+
+    The parent hands this mapping to the child as a JSON file named by
+    ``VERIFICATION_OPTIONS_ENV`` (issue 12 input 5: a structured channel, never command-line text
+    built from user strings); the child's ``resolve`` parses every value with the row's own parser
+    again, so the re-run validates what it receives exactly as the parent did.
     """
     wanted = {spec.name for spec in OPTIONS if spec.rerun == "override"}
     if set(overrides) != wanted:
         raise ValueError(
             f"re-run overrides must be exactly {sorted(wanted)}; got {sorted(overrides)}"
         )
-    args: list[str] = []
-    for spec in OPTIONS:
-        if spec.rerun == "forward":
-            args += spec.args(getattr(cfg, spec.name))
-        elif spec.rerun == "override":
-            args += spec.args(overrides[spec.name])
-    return args
+    return {
+        spec.name: spec.text(getattr(cfg, spec.name) if spec.rerun == "forward" else overrides[spec.name])
+        for spec in OPTIONS
+        if spec.rerun != "omit"
+    }
+
+
+def _parent_options(env: Mapping[str, str]) -> Mapping[str, str | None] | None:
+    """A verification re-run's options from its parent (``rerun_options``), or None in any other
+    session. A file that cannot be read is a UsageError (the parent reads the child's exit code)."""
+    name = env.get(VERIFICATION_OPTIONS_ENV, "")
+    if not name:
+        return None
+    try:
+        data = json.loads(Path(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(
+            f"env {VERIFICATION_OPTIONS_ENV}: cannot read the re-run's options: {exc}"
+        ) from None
+    known = {spec.name for spec in OPTIONS}
+    if not isinstance(data, dict) or not all(
+        key in known and (value is None or isinstance(value, str)) for key, value in data.items()
+    ):
+        raise pytest.UsageError(f"env {VERIFICATION_OPTIONS_ENV}: not a mapping of option names to text")
+    return data
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -551,13 +705,32 @@ def add_options(parser: pytest.Parser) -> None:
                     help=help_text,
                 )
         if spec.ini:
-            parser.addini(spec.ini, spec.help, type="string", default="")
+            parser.addini(spec.ini, spec.help, type=_ini_type(spec), default=None)
+
+
+def _ini_type(spec: OptionSpec) -> Literal["bool", "paths", "string"]:
+    """The ini type pytest shows in ``--help`` and parses with: ``bool`` for a switch, ``paths``
+    for a path (pytest makes it relative to the ini file's directory), ``string`` for the rest —
+    numbers too: the row's own parser gives the bounded, option-naming error DESIGN section 2
+    asks for, which pytest's ``int``/``float`` would not."""
+    if spec.flag:
+        return "bool"
+    return "paths" if spec.is_path else "string"
 
 
 def _ini_raw(config: pytest.Config, spec: OptionSpec) -> str | None:
     if not spec.ini:
         return None
     raw = config.getini(spec.ini)
+    # Typed keys (``_ini_type``) come back as bool or list[Path]: the row's parser reads text.
+    if raw is None or isinstance(raw, bool):
+        return None if raw is None else ("true" if raw else "false")
+    if isinstance(raw, list):
+        if len(raw) > 1:
+            raise pytest.UsageError(
+                f"{spec.ini}: one path expected, got {len(raw)} (quote a path that holds spaces)"
+            )
+        return str(raw[0]) if raw else None
     assert isinstance(raw, str)
     return raw if raw.strip() else None
 
@@ -569,10 +742,18 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     sources: dict[str, str] = {}
     ini_dir = config.inipath.parent if config.inipath else config.rootpath
     ini_name = config.inipath.name if config.inipath else "ini"
+    parent = _parent_options(env)
     for spec in OPTIONS:
         cli_raw = config.getoption(f"scriptum_{spec.name}", None) if spec.cli else None
         candidates: list[tuple[str, Any, Path]] = []
-        if cli_raw is not None:
+        if parent is not None and spec.name in parent:
+            # A verification re-run: the parent's value wins over everything, unset included.
+            if parent[spec.name] is None:
+                values[spec.name] = spec.default
+                sources[spec.name] = FROM_PARENT
+                continue
+            candidates.append((FROM_PARENT, parent[spec.name], config.invocation_params.dir))
+        elif cli_raw is not None:
             candidates.append((spec.cli or "", cli_raw, config.invocation_params.dir))
         for name in spec.envs:
             if env.get(name, "").strip():
@@ -592,13 +773,44 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
             try:
                 value = spec.parse(str(raw))
             except _Invalid as exc:
-                raise pytest.UsageError(f"{where}={raw!s}: invalid value for {_label(spec)}: {exc}") from None
+                raise pytest.UsageError(
+                    f"{where}={_shown(str(raw))}: invalid value for {_label(spec)}: {exc}"
+                ) from None
         if spec.is_path:
             value = (base / value).resolve()
         values[spec.name] = value
         sources[spec.name] = where
+    if values["rollback"] == "defer" and values["shard"] is None:
+        # DESIGN section 8: only a shard defers; an unsharded session that decides nothing would
+        # leave a failed candidate active with no merge to come.
+        raise pytest.UsageError(
+            f"{sources['rollback']}=defer: invalid value for {_label(_SPECS['rollback'])}: defer is "
+            "for a shard of a sharded gate; set --scriptum-shard=I/N (or SCRIPTUM_SHARD / scriptum_shard)"
+        )
     explicit = sources["token_env"] != "default"
     values["token_env"], values["token"] = _token(env, values["token_env"], explicit=explicit)
+    return ScriptumConfig(**values, sources=sources)
+
+
+def from_environment(env: Mapping[str, str], **given: Any) -> ScriptumConfig:
+    """A config without a pytest session (``scriptum-gate merge``): every row from its environment
+    variables, parsed by the row's own parser (a bad value is a ValueError naming the variable and
+    the rule), then ``given`` (already validated values, by row name) over them."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for spec in OPTIONS:
+        values[spec.name], sources[spec.name] = spec.default, "default"
+        for name in spec.envs:
+            if env.get(name, "").strip():
+                try:
+                    values[spec.name] = spec.parse(env[name])
+                except _Invalid as exc:
+                    raise ValueError(f"env {name}={_shown(env[name])}: invalid value: {exc}") from None
+                sources[spec.name] = f"env {name}"
+                break
+    for name, value in given.items():
+        values[name], sources[name] = value, "merge"
+    values["token_env"], values["token"] = _token(env, values["token_env"], explicit=False)
     return ScriptumConfig(**values, sources=sources)
 
 
@@ -610,6 +822,13 @@ def _token(env: Mapping[str, str], token_env: str, *, explicit: bool) -> tuple[s
         if env.get(name):
             return name, env[name]
     return names[0], None
+
+
+def _shown(raw: str) -> str:
+    """A rejected value as a usage error shows it: on one line (control characters escaped, as
+    repr does) and cut short, so a hostile value can neither forge terminal lines nor flood them."""
+    shown = raw if raw.isprintable() else repr(raw)[1:-1]
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _label(spec: OptionSpec) -> str:

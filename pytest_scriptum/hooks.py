@@ -13,6 +13,11 @@ Implement them in a ``conftest.py`` or a plugin, like any pytest hook::
 
 They run once per session, on the process that owns the gate: the xdist controller, or the
 single pytest process. They do not run on the verification re-run after a rollback.
+
+A hook that raises (a chat webhook that is down) is recorded as a hook error in the bundle's
+``hook_errors`` and in the summary; it never prevents the rollback, never suppresses the evidence
+and never changes the exit code, and each implementation is called on its own, so one that raises
+does not keep the others from running (DESIGN section 2 "Plugin hooks").
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ def pytest_scriptum_gate_evaluated(verdict: Verdict) -> None:
 def pytest_scriptum_before_rollback(plan: RollbackPlan) -> bool | None:
     """Called before the compare-and-set rollback is sent.
 
-    Return False to veto it: the rollback status becomes ``disabled`` and the reason names the
-    veto. None or True lets it proceed.
+    Return False to veto it: the rollback status becomes ``vetoed`` (exit 1) and the reason names
+    the veto. None or True lets it proceed; so does an exception (recorded, never a veto).
     """
 
 

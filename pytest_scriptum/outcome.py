@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from pytest_scriptum.preflight import Preflight
     from pytest_scriptum.rollback import RollbackResult
 
-__all__ = ["PinnedRun", "Role", "Selection", "SessionOutcome", "TestRecord", "utc_now"]
+__all__ = ["HookError", "PinnedRun", "Role", "Selection", "SessionOutcome", "TestRecord", "utc_now"]
 
-Role = Literal["candidate", "verification"]
-"""A session gates a candidate, or is the verification re-run pinned to the rollback target."""
+Role = Literal["candidate", "verification", "shard", "merged"]
+"""A session gates a candidate, or is the verification re-run pinned to the rollback target, or is
+one shard of a sharded gate (``--scriptum-rollback=defer``: records, decides nothing), or the
+merge of a sharded gate's shards (``scriptum-gate merge``: decides, rolls back once)."""
 
 @dataclass(frozen=True)
 class Selection:
@@ -104,6 +106,21 @@ class TestRecord:
 
 
 @dataclass(frozen=True)
+class HookError:
+    """A ``pytest_scriptum_*`` hook implementation that raised (DESIGN section 2 "Plugin hooks"): the
+    ``hook``, the ``plugin`` that implements it (a conftest path or a plugin name) and the
+    ``error`` (exception type and message). Recorded, never blocking the rollback or the evidence."""
+
+    hook: str
+    plugin: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """One entry of the bundle's ``hook_errors``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SessionOutcome:
     """Everything the evidence of one gated session says.
 
@@ -112,7 +129,8 @@ class SessionOutcome:
     ``started_at`` / ``finished_at`` are ``utc_now`` timestamps; ``preflight`` is None when no
     preflight ran; ``rollback`` is None when the gate was inconclusive (nothing was attempted);
     ``evidence`` names every evidence file or directory this session writes (``bundle``,
-    ``junit``, ``allure``) with its path.
+    ``junit``, ``allure``) with its path; ``hook_errors`` the hooks that raised; ``journal`` the
+    rollback journal entry (None when there was none).
     """
 
     script: str | None
@@ -130,8 +148,28 @@ class SessionOutcome:
     tests: tuple[TestRecord, ...] = ()
     evidence: Mapping[str, str] = field(default_factory=dict)
     selection: Selection | None = None
+    hook_errors: tuple[HookError, ...] = ()
+    journal: Mapping[str, Any] | None = None
+    """The rollback journal entry this session wrote or found open (``_session.journal``), as a dict."""
+    concurrency: Mapping[str, Any] | None = None
+    """The in-flight limit's course in this process (``runner.InFlightLimit.record``: mode, start,
+    cap, max_limit, max_reached, backoffs, pushbacks, final); None when no run was dispatched."""
+    shard: Mapping[str, Any] | None = None
+    """``--scriptum-shard``: ``{index, total, nodeids_sha}`` (``_session.shard.ShardRecord``); None
+    in an unsharded session."""
+    suite_nodeids: tuple[str, ...] | None = None
+    """A shard's view of the whole suite: every selected smoke node id, sorted (None unsharded)."""
+    deferred: bool = False
+    """``--scriptum-rollback=defer``: a shard whose gate the merge decides (role ``shard``)."""
+    merged: bool = False
+    """Written by ``scriptum-gate merge`` over every shard's records (role ``merged``)."""
 
     @property
     def role(self) -> Role:
-        """``verification`` for the re-run after a rollback, else ``candidate``."""
-        return "verification" if self.verification_of is not None else "candidate"
+        """``verification`` for the re-run after a rollback, ``shard`` for a deferred shard, else
+        ``candidate``."""
+        if self.verification_of is not None:
+            return "verification"
+        if self.merged:
+            return "merged"
+        return "shard" if self.deferred else "candidate"

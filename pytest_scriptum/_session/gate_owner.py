@@ -12,25 +12,34 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Literal
 
 import pytest
 
 from pytest_scriptum import _compat
 from pytest_scriptum._exit_codes import session_exit_code
-from pytest_scriptum._session import verification
+from pytest_scriptum._session import signals, verification
+from pytest_scriptum._session.journal import JournalEntry, OpenJournal, find_open, journal_path, state_of_open
 from pytest_scriptum._session.records import RecordBook
 from pytest_scriptum._session.resources import SessionResources, remote_connection
+from pytest_scriptum._session.shard import ShardSplit
+from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import Selection, SessionOutcome, utc_now
-from pytest_scriptum.preflight import Preflight, run_preflight
+from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
+from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
 __all__ = ["GateOwner"]
 
 # pytest's own exit codes that the gate never overrides (internal error, usage error).
 _PYTEST_OWN = (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+# What a hook implementation may raise that must not stop the rollback or the evidence: any error,
+# and pytest's outcome exceptions (pytest.fail/skip/exit in a hook), which are BaseExceptions.
+_HOOK_FAILURES = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.exit.Exception)
+# The evidence directory without --scriptum-evidence (DESIGN section 4 "One place").
+DEFAULT_EVIDENCE_DIR = "scriptum-evidence"
 
 
 class GateOwner:
@@ -41,7 +50,7 @@ class GateOwner:
         self.resources = resources
         self.cfg = cfg = resources.cfg
         self.book = RecordBook()
-        self.preflight: Preflight | None = None
+        self._preflight: Preflight | None = None
         self.outcome: SessionOutcome | None = None
         self.started_at = utc_now()
         self.crashed_workers: list[str] = []
@@ -58,6 +67,48 @@ class GateOwner:
         self.gate_config = GateConfig(
             min_pass_rate=cfg.min_pass_rate, min_tests=cfg.min_tests, max_errors=cfg.max_errors
         )
+        self.hook_errors: list[HookError] = []
+        self.journal: JournalEntry | None = None  # this session's rollback intent, once written
+        self.open_journal: OpenJournal | None = None  # an earlier session's, found in preflight
+        self.rollback_status: str | None = None
+        self.interruption = Interruption()
+        if self.gated:
+            # SIGINT/SIGTERM for the whole session (DESIGN section 3 "Rollback"); restored at unconfigure.
+            config.add_cleanup(self.interruption.install())
+            if cfg.is_verification_run:
+                signals.watch_parent()  # a re-run whose parent was killed -9 ends, never runs on orphaned
+
+    @property
+    def preflight(self) -> Preflight | None:
+        """The checklist's result (None before it ran), with the journal check first: an open
+        rollback journal of an earlier session fails it (nothing else runs; exit 21)."""
+        return self._preflight
+
+    @preflight.setter
+    def preflight(self, result: Preflight | None) -> None:
+        self._preflight = result
+        if result is not None and not self.cfg.is_verification_run and self.cfg.script:
+            self._check_journal(result)
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Where every file the plugin writes goes (DESIGN section 4 "One place"): the directory of
+        ``--scriptum-evidence``, else ``scriptum-evidence/`` under the rootdir."""
+        if self.cfg.evidence is not None:
+            return self.cfg.evidence.parent
+        return self.config.rootpath / DEFAULT_EVIDENCE_DIR
+
+    def _check_journal(self, result: Preflight) -> None:
+        """DESIGN section 3: a later session that finds an open journal for its script says so in
+        preflight and reports it (exit 21 with the exact state) before doing anything else."""
+        assert self.cfg.script
+        entry = find_open(self.evidence_dir, self.cfg.script)
+        if entry is None:
+            return
+        found = state_of_open(entry, self.resources.client)
+        self.open_journal = found
+        item = PreflightItem("0. no open rollback journal", False, found.summary)
+        self._preflight = replace(result, items=(item, *result.items))
 
     @property
     def gated(self) -> bool:
@@ -65,25 +116,38 @@ class GateOwner:
         return self.cfg.version is not None and self.listing is None
 
     # -- session start ----------------------------------------------------------------------
-    def start(self) -> None:
-        """Connect (starting the embedded server if asked) and run the preflight checklist."""
+    def start(self, *, smoke_selected: bool | None = None) -> None:
+        """Session start (``smoke_selected`` None): check the options, learn where a remote
+        platform is and create the embedded server's token; contact nothing.
+
+        After collection (``smoke_selected`` given; an xdist controller calls it for each worker's
+        collection): when a smoke test is selected, connect (waiting for the embedded server that
+        started while pytest collected) and run the preflight checklist, once; without one, contact
+        nothing (DESIGN section 3 "Run modes" and "Preflight", section 6). UsageError when the
+        embedded server cannot start.
+        """
         cfg = self.cfg
-        self.last_failed = _compat.last_failed_narrowing(self.config)
+        if smoke_selected is None:
+            self.last_failed = _compat.last_failed_narrowing(self.config)
         if self.listing is not None or cfg.endpoint is None:
             return  # listing modes never contact the platform (DESIGN section 3 "Run modes")
+        if smoke_selected is None:
+            if not cfg.embedded:
+                self.resources.connect(remote_connection(cfg, embedded=verification.parent_was_embedded(cfg)))
+            if self.gated and not cfg.script:
+                raise pytest.UsageError(
+                    f"--scriptum-version={cfg.version} needs the script it belongs to: "
+                    "pass --scriptum-script=NAME "
+                    "or set scriptum_script / SCRIPTUM_SCRIPT"
+                )
+            if self.gated and cfg.embedded:
+                self.resources.embedded_server()  # a missing seed is a usage error now, not later
+            return
+        if not (smoke_selected and self.gated) or self.preflight is not None:
+            return
         if cfg.embedded:
             self.resources.connect()
-        else:
-            self.resources.connect(remote_connection(cfg, embedded=verification.parent_was_embedded(cfg)))
-        if not self.gated:
-            return
-        if not cfg.script:
-            raise pytest.UsageError(
-                f"--scriptum-version={cfg.version} needs the script it belongs to: "
-                "pass --scriptum-script=NAME "
-                "or set scriptum_script / SCRIPTUM_SCRIPT"
-            )
-        assert cfg.version is not None
+        assert cfg.script and cfg.version is not None
         self.preflight = run_preflight(
             self.resources.client,
             script=cfg.script,
@@ -91,6 +155,7 @@ class GateOwner:
             explicit_target=cfg.rollback_to,
             require_env=cfg.require_env,
             check_target=not cfg.is_verification_run,
+            on_env=self.resources.secrets.learn,
         )
 
     @property
@@ -161,7 +226,8 @@ class GateOwner:
 
     # -- session end ------------------------------------------------------------------------
     def finish(self, pytest_session: pytest.Session) -> None:
-        """Gate, rollback, exit code, outcome and evidence, exactly once."""
+        """Gate, rollback, exit code, outcome and evidence, exactly once. A SIGINT/SIGTERM from
+        here on is held, never raised (``Interruption``): the rollback decides what it means."""
         if self.usage_error is not None:
             pytest_session.exitstatus = pytest.ExitCode.USAGE_ERROR  # an xdist worker's usage error
             return
@@ -170,21 +236,37 @@ class GateOwner:
         status = pytest_session.exitstatus
         if status in _PYTEST_OWN:
             return
+        with self.interruption.holding():
+            self._finish(pytest_session, status)
+
+    def _finish(self, pytest_session: pytest.Session, status: int) -> None:
         cfg = self.cfg
         interrupted = status == pytest.ExitCode.INTERRUPTED and not self._stopped_on_purpose(pytest_session)
         verdict = self._verdict(interrupted)
         selection = self.selection()
-        if not cfg.is_verification_run:
-            self.config.hook.pytest_scriptum_gate_evaluated(verdict=verdict)
+        broken = False
+        if cfg.deferred:
+            verdict, broken = self._deferred(verdict, interrupted)
+        elif not cfg.is_verification_run:
+            self._call_hook("pytest_scriptum_gate_evaluated", verdict=verdict)
         rollback = self._rollback_for(verdict, selection)
+        rollback_code = rollback.exit_code if rollback is not None else None
+        if self.interruption.signal_name() is not None and not (rollback is not None and rollback.sent):
+            # A signal while finishing, and the platform was not changed: pytest's own code (DESIGN 3).
+            interrupted, status = True, pytest.ExitCode.INTERRUPTED
         exit_code = session_exit_code(
-            decision=verdict.decision,
-            rollback_status=rollback.status if rollback is not None else None,
+            # A deferred shard ends as a passed gate would (0, or 1 for a failed non-smoke test)
+            # unless it broke (20): the merge decides the candidate (DESIGN section 8).
+            decision="pass" if cfg.deferred and not broken else verdict.decision,
+            rollback_code=rollback_code,
             pytest_status=int(status),
             interrupted=interrupted,
             other_tests_failed=self._non_smoke_failed(),
         )
         pytest_session.exitstatus = exit_code
+        journal = self._journal_record()
+        split = ShardSplit.of(self.config)
+        shard = split.record() if split is not None else None
         self.outcome = SessionOutcome(
             script=cfg.script,
             candidate_version=cfg.version,
@@ -199,10 +281,66 @@ class GateOwner:
             preflight=self.preflight,
             rollback=rollback,
             tests=self.book.records(),
-            evidence=MappingProxyType(self._evidence_files()),
+            evidence=MappingProxyType(self._evidence_files(journal)),
             selection=selection,
+            hook_errors=tuple(self.hook_errors),
+            journal=journal.as_dict() if journal is not None else None,
+            concurrency=self.resources.concurrency_record(),
+            shard=shard.as_dict() if shard is not None else None,
+            suite_nodeids=shard.suite_nodeids if shard is not None else None,
+            deferred=cfg.deferred,
         )
         self._write_evidence(self.outcome)
+
+    def _journal_record(self) -> JournalEntry | None:
+        """Close this session's journal entry (or mark an earlier session's open one reported) and
+        return what the evidence says about it. A journal that cannot be closed stays open: the
+        next session reports it, which is the safe side."""
+        entry = self.journal
+        if entry is None and self.open_journal is not None:
+            found = self.open_journal.entry
+            entry = found.closed("reported", "interrupted") if found.script else found
+        elif entry is not None and self.rollback_status is not None:
+            entry = entry.closed("closed", self.rollback_status)
+        if entry is not None and entry.state != "open":
+            try:
+                entry.write()
+            except OSError:
+                entry = replace(entry, state="open", closed_at=None)
+        return entry
+
+    def _call_hook(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of the ``pytest_scriptum_*`` hook ``name`` on its own: one that
+        raises is recorded in ``hook_errors`` (bundle and summary) and never stops the others, the
+        rollback or the evidence (DESIGN section 2 "Plugin hooks"). Returns the non-None answers."""
+        hook = getattr(self.config.hook, name)
+        impls = hook.get_hookimpls()
+        if any(impl.hookwrapper or impl.wrapper for impl in impls):
+            # A wrapper needs pluggy's own calling convention: the hook is called as one.
+            try:
+                return list(hook(**kwargs))
+            except _HOOK_FAILURES as exc:
+                self._hook_failed(name, "(hook wrapper chain)", exc)
+                return []
+        answers = []
+        for impl in reversed(impls):  # pluggy's order: last registered first
+            try:
+                answer = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except _HOOK_FAILURES as exc:
+                self._hook_failed(name, impl.plugin_name, exc)
+                continue
+            if answer is not None:
+                answers.append(answer)
+        return answers
+
+    def _hook_failed(self, hook: str, plugin: str, exc: BaseException) -> None:
+        where = plugin
+        try:
+            where = str(Path(plugin).relative_to(self.config.rootpath))
+        except ValueError:
+            pass
+        text = f"{type(exc).__name__}: {exc}"
+        self.hook_errors.append(HookError(hook, where, text if len(text) <= 500 else text[:497] + "..."))
 
     def _verdict(self, interrupted: bool) -> Verdict:
         counts = self.book.counts(self.critical_nodeids)
@@ -223,15 +361,41 @@ class GateOwner:
             collection_errors=self.collection_errors,
         )
 
+    @property
+    def _mode(self) -> Literal["auto", "off", "dry-run"]:
+        """The rollback mode a result records: a deferred shard never rolls back (``off``)."""
+        mode = self.cfg.rollback
+        return "off" if mode == "defer" else mode
+
+    def _deferred(self, verdict: Verdict, interrupted: bool) -> tuple[Verdict, bool]:
+        """A shard's verdict (``--scriptum-rollback=defer``, DESIGN section 8): always inconclusive,
+        nothing is decided or rolled back here, and whether the shard itself broke (interrupted,
+        preflight failed, collection errors, a crashed worker: the gate's own reason is kept, the
+        merge refuses the shard). No ``gate_evaluated`` hook: the merge evaluates the gate."""
+        preflight_failed = self.preflight is not None and self.preflight.failure is not None
+        broken = interrupted or preflight_failed or bool(self.crashed_workers or self.collection_errors)
+        shard = self.cfg.shard
+        where = f"shard {shard}" if shard is not None else "this shard"
+        reason = (
+            f"{where} broke: {verdict.reason}"
+            if broken
+            else f"deferred: {where} decides nothing alone; `scriptum-gate merge` decides over every shard"
+        )
+        return replace(verdict, decision="inconclusive", reason=reason), broken
+
     def _rollback_for(self, verdict: Verdict, selection: Selection) -> RollbackResult | None:
         """A failed gate rolls back (never on the verification re-run); a passed one needs none; an
         inconclusive one attempts nothing (None)."""
         cfg = self.cfg
+        if self.open_journal is not None:
+            # An earlier session's rollback is unfinished: that is what this session reports (exit 21).
+            self.rollback_status = "interrupted"
+            return self.open_journal.result(self._mode)
         if verdict.decision == "fail" and not cfg.is_verification_run:
             return self._roll_back(verdict, selection)
         if verdict.decision == "pass":
             return RollbackResult(
-                mode=cfg.rollback,
+                mode=self._mode,
                 status="not_needed",
                 message="the gate passed",
                 script=cfg.script,
@@ -241,17 +405,20 @@ class GateOwner:
             )
         return None
 
-    def _evidence_files(self) -> dict[str, str]:
-        """What ``_write_evidence`` will write, by name (in the order the summary lists them)."""
+    def _evidence_files(self, journal: JournalEntry | None = None) -> dict[str, str]:
+        """What ``_write_evidence`` will write, by name (in the order the summary lists them), and
+        the rollback journal when there is one."""
         files: dict[str, str] = {}
         if self.cfg.evidence is not None:
             files["bundle"] = str(self.cfg.evidence)
         junit_file = _compat.junit_path(self.config)
         if junit_file is not None and _compat.junit_writing(self.config):
-            files["junit"] = junit_file
+            files["junit"] = str((self.config.invocation_params.dir / junit_file).resolve())
         allure_dir = self._allure_session_dir()
         if allure_dir is not None:
             files["allure"] = str(allure_dir)
+        if journal is not None:
+            files["journal"] = journal.path
         return files
 
     def _allure_session_dir(self) -> Path | None:
@@ -297,17 +464,24 @@ class GateOwner:
         return any(getattr(r, "nodeid", None) not in self.book for r in failed)
 
     def _allowed(self, plan: RollbackPlan) -> str | None:
-        answers = self.config.hook.pytest_scriptum_before_rollback(plan=plan)
+        # Only an explicit False vetoes; a hook that raises is recorded, never a veto.
+        answers = self._call_hook("pytest_scriptum_before_rollback", plan=plan)
         if any(answer is False for answer in answers):
             return "a pytest_scriptum_before_rollback hook returned False"
         return None
+
+    def _write_intent(self, plan: RollbackPlan) -> None:
+        """The journal entry, right before the rollback call (OSError: no call is sent)."""
+        entry = JournalEntry.intent(plan, journal_path(self.evidence_dir, plan.script, plan.rollback_id))
+        entry.write()
+        self.journal = entry
 
     def _roll_back(self, verdict: Verdict, selection: Selection) -> RollbackResult:
         cfg = self.cfg
         assert cfg.script and cfg.version is not None
         # A partial session proves less than the suite: a rollback mode nobody chose (the default)
         # only says what it would do; an explicit --scriptum-rollback=auto (CLI, env, ini) rolls back.
-        mode = cfg.rollback
+        mode = self._mode
         chosen = cfg.sources.get("rollback", "default") != "default"
         downgraded = selection.partial and mode == "auto" and not chosen
         if downgraded:
@@ -323,7 +497,15 @@ class GateOwner:
             reason=f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {verdict.reason}",
             rollback_id=f"pytest-scriptum-{uuid.uuid4().hex}",
         )
-        result = execute(plan, self.resources.client, verify=self._verify, allowed=self._allowed)
+        result = execute(
+            plan,
+            self.resources.client,
+            verify=self._verify,
+            allowed=self._allowed,
+            active_at_preflight=self.preflight.active_version if self.preflight else None,
+            before_change=self._write_intent,
+            interrupted=self.interruption.signal_name,
+        )
         if downgraded:
             result = replace(
                 result,
@@ -332,7 +514,8 @@ class GateOwner:
                     f"dry-run; pass --scriptum-rollback=auto to roll back. {result.message}"
                 ),
             )
-        self.config.hook.pytest_scriptum_after_rollback(result=result)
+        self.rollback_status = result.status
+        self._call_hook("pytest_scriptum_after_rollback", result=result)
         return result
 
     def _verify(self, target: int) -> Verification:
@@ -344,4 +527,6 @@ class GateOwner:
             nodeids=self.smoke_nodeids,
             target=target,
             candidate=self.cfg.version,
+            workdir=self.evidence_dir,
+            interruption=self.interruption,
         )

@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from .._limits import MAX_THREAD_TIMEOUT_S
 from . import _records as r
 from . import _runs
-from ._errors import ScriptumError, cancelled_error
+from ._errors import ScriptumError, cancelled_error, is_pushback
 from ._settings import ClientSettings
 from ._streams import AbortOnCancel, Stream
 from ._wire import Wire
@@ -44,6 +44,8 @@ log = logging.getLogger("pytest_scriptum.client")
 
 T = TypeVar("T")
 Sleep = Callable[[float], object]
+Pushback = Callable[[ScriptumError], object]
+"""Called with each answer by which the platform pushed back (``is_pushback``) during a call."""
 
 # Calls that change nothing: repeating one after DEADLINE_EXCEEDED is harmless.
 READ_METHODS: frozenset[str] = frozenset({
@@ -160,10 +162,10 @@ class ClientBase(ABC):
         return self._wire(method).request(method, fields)
 
     def _invoke(self, method: str, fields: Mapping[str, Any], *,
-                cancel: threading.Event | None = None) -> dict[str, Any]:
+                cancel: threading.Event | None = None, on_pushback: Pushback | None = None) -> dict[str, Any]:
         timeout_s = self._settings.call_timeout_s
         return self._retrying(method, lambda: self._call(method, self._request(method, fields), timeout_s),
-                              cancel=cancel)
+                              cancel=cancel, on_pushback=on_pushback)
 
     def _pages(self, method: str, fields: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
         """Every item of a paginated list call, following ``next_page_token``."""
@@ -179,19 +181,28 @@ class ClientBase(ABC):
             seen.add(token)
         return items
 
-    def _retrying(self, method: str, attempt: Callable[[], T], *, cancel: threading.Event | None = None) -> T:
+    def _retrying(self, method: str, attempt: Callable[[], T], *, cancel: threading.Event | None = None,
+                  on_pushback: Pushback | None = None) -> T:
         codes = retryable_codes(method)
         attempts = self._settings.retry.retries + 1
+        budget = self._settings.retry.budget
+        budget.called()
         for number in range(attempts):
             try:
                 return attempt()
             except ScriptumError as exc:
+                if on_pushback is not None and is_pushback(exc):
+                    on_pushback(exc)  # the caller's in-flight limit backs off (runner.InFlightLimit)
                 if exc.code not in codes:
                     raise
                 if number + 1 == attempts:
                     plural = "s" if attempts > 1 else ""
                     raise ScriptumError(exc.code, f"{exc.message} (gave up after {attempts} attempt{plural})",
                                         method, exc.retry_after_s) from None
+                if exc.retry_after_s is None and not budget.take():
+                    spent = f"{budget.retries} retries for {budget.calls} calls"
+                    raise ScriptumError(exc.code, f"{exc.message} (not retried: the session's retry budget "
+                                        f"is spent, {spent})", method, exc.retry_after_s) from None
                 delay = self._settings.retry.delay(number, exc.retry_after_s)
                 log.debug("%s: %s on attempt %d of %d, retrying in %.3fs", method, exc.code, number + 1,
                           attempts, delay)
@@ -325,12 +336,13 @@ class ClientBase(ABC):
         return {"input_json": _encode_json(input, f"input of {what}"), "timeout": timeout_text(timeout_s),
                 "load_env": bool(load_env), "metadata": labels}
 
-    def _start(self, method: str, fields: Mapping[str, Any], cancel: threading.Event | None) -> str:
+    def _start(self, method: str, fields: Mapping[str, Any], cancel: threading.Event | None,
+               on_pushback: Pushback | None = None) -> str:
         # One request, built once: every retry carries the same request id, so the platform
         # (when it dedupes on it) executes the run at most once.
         if cancel is not None and cancel.is_set():
             raise cancelled_error(method)
-        d = self._invoke(method, fields, cancel=cancel)
+        d = self._invoke(method, fields, cancel=cancel, on_pushback=on_pushback)
         thread_id = d.get("thread_id", "")
         if not thread_id:
             raise ScriptumError("INTERNAL", "the answer carries no thread_id", method)
@@ -345,13 +357,13 @@ class ClientBase(ABC):
 
     def _create_thread(self, name: str, version: int, input: Any, *, load_env: bool, timeout_s: float,
                        request_id: str | None, metadata: Mapping[str, str] | None,
-                       cancel: threading.Event | None) -> str:
+                       cancel: threading.Event | None, on_pushback: Pushback | None = None) -> str:
         _check_name(name, "script name")
         _check_version(version, f"version of the run of {name} (runs are always pinned)")
         fields = {"script_name": name, "version": version, **self._thread_fields(
             input, what=f"the run of {name} v{version}", timeout_s=timeout_s, load_env=load_env,
             request_id=request_id, metadata=metadata)}
-        return self._start("CreateThread", fields, cancel)
+        return self._start("CreateThread", fields, cancel, on_pushback)
 
     def test_script_draft(self, name: str, input: Any, *, load_env: bool = True, timeout_s: float = 60.0,
                           request_id: str | None = None) -> str:
@@ -360,12 +372,13 @@ class ClientBase(ABC):
                                        request_id=request_id, cancel=None)
 
     def _test_script_draft(self, name: str, input: Any, *, load_env: bool, timeout_s: float,
-                           request_id: str | None, cancel: threading.Event | None) -> str:
+                           request_id: str | None, cancel: threading.Event | None,
+                           on_pushback: Pushback | None = None) -> str:
         _check_name(name, "script name")
         fields = {"name": name, **self._thread_fields(
             input, what=f"the draft run of {name}", timeout_s=timeout_s, load_env=load_env,
             request_id=request_id, metadata=None)}
-        return self._start("TestScriptDraft", fields, cancel)
+        return self._start("TestScriptDraft", fields, cancel, on_pushback)
 
     def watch_thread(self, thread_id: str, *, timeout_s: float,
                      cancel: threading.Event | None = None) -> r.Thread:
@@ -390,18 +403,25 @@ class ClientBase(ABC):
 
     def run_thread(self, name: str, version: int, input: Any, *, load_env: bool = True,
                    request_id: str | None = None, timeout_s: float = 60.0,
-                   cancel: threading.Event | None = None, draft: bool = False) -> r.RunRecord:
+                   cancel: threading.Event | None = None, draft: bool = False,
+                   on_pushback: Pushback | None = None,
+                   on_created: Callable[[str], object] | None = None) -> r.RunRecord:
         """Create (``draft``: TestScriptDraft, ``version`` ignored), watch until settled, read the result.
 
         A FAILED, PAUSED or CANCELLED thread is returned, not raised. Retries of the create call
-        reuse one request id (``metadata["scriptum.request_id"]``).
+        reuse one request id (``metadata["scriptum.request_id"]``) and honour the platform's retry
+        hint; ``on_pushback`` hears of every pushback answer to the create call (``is_pushback``),
+        ``on_created`` of the thread id once the platform accepted it.
         """
         if draft:
             thread_id = self._test_script_draft(name, input, load_env=load_env, timeout_s=timeout_s,
-                                                request_id=request_id, cancel=cancel)
+                                                request_id=request_id, cancel=cancel, on_pushback=on_pushback)
         else:
             thread_id = self._create_thread(name, version, input, load_env=load_env, timeout_s=timeout_s,
-                                            request_id=request_id, metadata=None, cancel=cancel)
+                                            request_id=request_id, metadata=None, cancel=cancel,
+                                            on_pushback=on_pushback)
+        if on_created is not None:
+            on_created(thread_id)
         thread = _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)
         return r.RunRecord(thread, _runs.result_of(self, thread))
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
 import grpc
 import httpx
 
+from .._limits import RETRY_BUDGET_MIN, RETRY_BUDGET_RATIO
+
 __all__ = [
     "MAX_RETRY_HINT_S",
     "ClientSettings",
+    "RetryBudget",
     "RetryPolicy",
     "channel_credentials_for",
     "check_http_url",
@@ -23,6 +27,36 @@ __all__ = [
 # A server's retry hint is honoured up to this many seconds, so a confused server cannot park a
 # CI run for an hour.
 MAX_RETRY_HINT_S = 30.0
+
+
+class RetryBudget:
+    """The total retry budget of one client (one session process; DESIGN section 2: retries are
+    bounded per call and per run): every call deposits, every retry withdraws; a retry is allowed
+    while retries < ``RETRY_BUDGET_MIN`` + ``RETRY_BUDGET_RATIO`` x calls. A retry the server
+    asked for with a retry hint is not charged: the hint paces it. Thread-safe."""
+
+    def __init__(self, minimum: int = RETRY_BUDGET_MIN, ratio: float = RETRY_BUDGET_RATIO) -> None:
+        self.minimum = minimum
+        self.ratio = ratio
+        self.calls = 0
+        self.retries = 0
+        self._lock = threading.Lock()
+
+    def called(self) -> None:
+        """A call was made (its first attempt)."""
+        with self._lock:
+            self.calls += 1
+
+    def take(self) -> bool:
+        """Withdraw one retry; False when the budget is spent."""
+        with self._lock:
+            if self.retries >= self.minimum + self.ratio * self.calls:
+                return False
+            self.retries += 1
+            return True
+
+    def __repr__(self) -> str:
+        return f"RetryBudget(calls={self.calls}, retries={self.retries})"
 
 
 @dataclass(frozen=True)
@@ -36,6 +70,8 @@ class RetryPolicy:
     retries: int = 2
     base_delay_s: float = 0.1
     max_delay_s: float = 2.0
+    budget: RetryBudget = field(default_factory=RetryBudget, compare=False)
+    """Shared by every call of the client built with this policy (issue 12 input 9)."""
 
     def __post_init__(self) -> None:
         if self.retries < 0:
@@ -64,7 +100,7 @@ class ClientSettings:
     transport: Literal["grpc", "http"] = "grpc"
     insecure: bool = False
     call_timeout_s: float = 10.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # its own retry budget per client
     # Added to a thread's own timeout to make the client's deadline of a watch, so the platform's
     # verdict on a late thread (FAILED, SCRIPT_DEADLINE) arrives before the client gives up.
     run_deadline_margin_s: float = 5.0

@@ -37,6 +37,10 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"verification log: {rollback.verification.log}")
         if rollback.manual_command:
             lines.append(f"ACTION REQUIRED, run by hand: {rollback.manual_command}")
+    for error in outcome.hook_errors:
+        lines.append(f"hook error: {error.hook} in {error.plugin}: {error.error}")
+    if outcome.journal is not None:
+        lines.append(f"rollback journal: {outcome.journal['path']} ({outcome.journal['state']})")
     lines.append(f"exit code: {outcome.exit_code}")
     for name, path in outcome.evidence.items():
         lines.append(f"evidence {name}: {path}")

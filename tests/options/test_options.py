@@ -6,9 +6,10 @@ import pytest
 
 
 def header(result: pytest.RunResult) -> str:
+    """The header's lines, joined (the runs pass -v: every value with its source, one a line)."""
     lines = [ln for ln in result.outlines if ln.startswith("scriptum: ")]
     assert lines, result.stdout.str()
-    return lines[0]
+    return ", ".join(ln.removeprefix("scriptum: ").strip() for ln in lines)
 
 
 def test_cli_beats_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,7 +19,7 @@ def test_cli_beats_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.
     )
     monkeypatch.setenv("SCRIPTUM_VERSION", "4")
     monkeypatch.setenv("SCRIPTUM_SCRIPT", "from-env")
-    result = pytester.runpytest("--co", "--scriptum-version=5")
+    result = pytester.runpytest("--co", "-v", "--scriptum-version=5")
     line = header(result)
     assert "version=5 (--scriptum-version)" in line
     assert "script=from-env (env SCRIPTUM_SCRIPT)" in line
@@ -30,12 +31,12 @@ def test_cli_beats_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.
 def test_env_beats_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makeini("[pytest]\nscriptum_version = 3\n")
     monkeypatch.setenv("SCRIPTUM_VERSION", "4")
-    assert "version=4 (env SCRIPTUM_VERSION)" in header(pytester.runpytest("--co"))
+    assert "version=4 (env SCRIPTUM_VERSION)" in header(pytester.runpytest("--co", "-v"))
 
 
 def test_ini_beats_default(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nscriptum_version = 3\nscriptum_concurrency = 3\n")
-    line = header(pytester.runpytest("--co"))
+    line = header(pytester.runpytest("--co", "-v"))
     assert "version=3 (" in line and "scriptum_version)" in line
     assert "concurrency=3 (" in line
 
@@ -43,7 +44,7 @@ def test_ini_beats_default(pytester: pytest.Pytester) -> None:
 def test_paths_are_relative_to_ini_dir_or_cwd(pytester: pytest.Pytester) -> None:
     pytester.mkdir("sub")
     pytester.makeini("[pytest]\nscriptum_version = 3\nscriptum_evidence = out/bundle.json\n")
-    line = header(pytester.runpytest("--co"))
+    line = header(pytester.runpytest("--co", "-v"))
     assert f"evidence={pytester.path / 'out' / 'bundle.json'}" in line
     # On the command line a path is relative to the invocation directory.
     sub = pytester.path / "sub"
@@ -52,6 +53,7 @@ def test_paths_are_relative_to_ini_dir_or_cwd(pytester: pytest.Pytester) -> None
         line = header(
             pytester.runpytest(
                 "--co",
+                "-v",
                 "--scriptum-evidence=e.json",
                 "--rootdir",
                 str(pytester.path),
@@ -64,7 +66,7 @@ def test_paths_are_relative_to_ini_dir_or_cwd(pytester: pytest.Pytester) -> None
 
 def test_token_is_never_in_the_header(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DODIL_TOKEN", "tok-SECRET-123")
-    result = pytester.runpytest("--co", "--scriptum-version=2")
+    result = pytester.runpytest("--co", "-v", "--scriptum-version=2")
     assert "token=$DODIL_TOKEN (set)" in header(result)
     assert "tok-SECRET-123" not in result.stdout.str() + result.stderr.str()
 
@@ -72,7 +74,7 @@ def test_token_is_never_in_the_header(pytester: pytest.Pytester, monkeypatch: py
 def test_token_env_name_comes_from_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makeini("[pytest]\nscriptum_token_env = MY_TOKEN\n")
     monkeypatch.setenv("MY_TOKEN", "x")
-    assert "token=$MY_TOKEN (set)" in header(pytester.runpytest("--co", "--scriptum-version=2"))
+    assert "token=$MY_TOKEN (set)" in header(pytester.runpytest("--co", "-v", "--scriptum-version=2"))
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ def test_token_env_name_comes_from_ini(pytester: pytest.Pytester, monkeypatch: p
         (["--scriptum-transport=smtp"], "accepted values: grpc, http"),
         (["--scriptum-endpoint=nohost"], "expected 'embedded' or a gRPC target 'host:port'"),
         (["--scriptum-http-url=ftp://x"], "expected an http:// or https:// base URL"),
-        (["--scriptum-timeout=-1"], "expected a number of seconds > 0"),
+        (["--scriptum-timeout=-1"], "expected a number of seconds from 1 to 3600"),
         (["--scriptum-require-env=OK,not ok"], "not a key: not ok"),
         (["--scriptum-script=Invoice Parser"], "expected a script name"),
         (["--scriptum-concurrency=0"], "--scriptum-concurrency=0: invalid value"),
@@ -156,11 +158,13 @@ def test_help_despite_a_bad_env_value(pytester: pytest.Pytester, monkeypatch: py
 
 def test_org_name_from_cli_env_and_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makeini("[pytest]\nscriptum_org_name = ini-org-name\n")
-    assert "org_name=ini-org-name (" in header(pytester.runpytest("--co", "--scriptum-version=2"))
+    assert "org_name=ini-org-name (" in header(pytester.runpytest("--co", "-v", "--scriptum-version=2"))
     monkeypatch.setenv("SCRIPTUM_ORG_NAME", "env-org-name")
-    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    line = header(pytester.runpytest("--co", "-v", "--scriptum-version=2"))
     assert "org_name=env-org-name (env SCRIPTUM_ORG_NAME)" in line
-    line = header(pytester.runpytest("--co", "--scriptum-version=2", "--scriptum-org-name=cli-org-name"))
+    line = header(
+        pytester.runpytest("--co", "-v", "--scriptum-version=2", "--scriptum-org-name=cli-org-name")
+    )
     assert "org_name=cli-org-name (--scriptum-org-name)" in line
 
 
@@ -168,10 +172,10 @@ def test_endpoint_env_falls_back_to_the_platform_cli_name(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCRIPTUM_API_ENDPOINT", "rpc.dev.dodil.io:443")
-    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    line = header(pytester.runpytest("--co", "-v", "--scriptum-version=2"))
     assert "endpoint=rpc.dev.dodil.io:443 (env SCRIPTUM_API_ENDPOINT)" in line
     monkeypatch.setenv("SCRIPTUM_ENDPOINT", "primary.example:443")  # the plugin's own name wins
-    line = header(pytester.runpytest("--co", "--scriptum-version=2"))
+    line = header(pytester.runpytest("--co", "-v", "--scriptum-version=2"))
     assert "endpoint=primary.example:443 (env SCRIPTUM_ENDPOINT)" in line
 
 
@@ -179,7 +183,7 @@ def test_bad_fallback_env_value_names_that_variable(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCRIPTUM_API_ENDPOINT", "no-port")
-    result = pytester.runpytest("--co")
+    result = pytester.runpytest("--co", "-v")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*env SCRIPTUM_API_ENDPOINT=no-port: invalid value for --scriptum-endpoint*"]
@@ -202,7 +206,48 @@ def test_token_comes_from_dodil_token_then_scriptum_token(
     pytester.makeini("[pytest]\n" + ini)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    result = pytester.runpytest("--co", "--scriptum-version=2")
+    result = pytester.runpytest("--co", "-v", "--scriptum-version=2")
     assert shown in header(result)
     for value in env.values():
         assert value not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_header_is_one_short_line_and_every_value_with_its_source_under_v(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN section 2: version, script, endpoint and rollback mode by default; every effective
+    value with its source under -v; no "token not set" for the embedded server (it makes one)."""
+    monkeypatch.delenv("DODIL_TOKEN", raising=False)
+    monkeypatch.delenv("SCRIPTUM_TOKEN", raising=False)
+    pytester.makeini("[pytest]\nscriptum_endpoint = embedded\nscriptum_script = calc\n")
+    result = pytester.runpytest("--co", "--scriptum-version=4")
+    short = [ln for ln in result.outlines if ln.startswith("scriptum:")]
+    assert short == ["scriptum: version=4, script=calc, endpoint=embedded, rollback=auto"]
+    verbose = pytester.runpytest("--co", "-v", "--scriptum-version=4", "--scriptum-retries=3").outlines
+    lines = [ln for ln in verbose if ln.startswith("scriptum:")]
+    assert lines[0] == short[0]
+    assert "scriptum:   version=4 (--scriptum-version)" in lines
+    assert "scriptum:   retries=3 (--scriptum-retries)" in lines
+    assert "scriptum:   timeout=60.0 (default)" in lines
+    endpoint = [ln for ln in lines if ln.startswith("scriptum:   endpoint=embedded (")]
+    assert len(endpoint) == 1 and endpoint[0].endswith("scriptum_endpoint)")
+    assert lines[-1] == "scriptum:   token=per-session (embedded server)"
+    assert not [ln for ln in lines if "not set" in ln]
+    assert max(len(ln) for ln in short) < 120
+    remote = pytester.runpytest("--co", "--scriptum-version=4", "--scriptum-endpoint=rpc.example:443")
+    shown = "version=4, script=calc, endpoint=rpc.example:443, rollback=auto, token=$DODIL_TOKEN (not set)"
+    assert f"scriptum: {shown}" in remote.outlines
+
+
+def test_ini_keys_are_typed_where_pytest_offers_a_type(pytester: pytest.Pytester) -> None:
+    help_text = pytester.runpytest("--help").stdout.str()
+    assert "scriptum_fail_fast (bool):" in help_text and "scriptum_insecure (bool):" in help_text
+    assert "scriptum_evidence (paths):" in help_text and "scriptum_seed (paths):" in help_text
+    # Numbers stay text: the row's parser names the option and its bounds when a value is bad.
+    assert "scriptum_timeout (string):" in help_text
+    pytester.makeini("[pytest]\nscriptum_version = 3\nscriptum_fail_fast = yes\n")
+    assert "fail_fast=True (" in header(pytester.runpytest("--co", "-v"))
+    pytester.makeini('[pytest]\nscriptum_version = 3\nscriptum_evidence = "a b/x.json" c.json\n')
+    result = pytester.runpytest("--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "scriptum_evidence: one path expected, got 2" in result.stderr.str()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_scriptum._options import CLEAR, OPTIONS, ScriptumConfig, rerun_args
+from pytest_scriptum._options import CLEAR, OPTIONS, ScriptumConfig, rerun_options
 
 OVERRIDES = {spec.name: None for spec in OPTIONS if spec.rerun == "override"}
 
@@ -25,8 +25,8 @@ def test_the_header_shows_every_row_marked_for_it_and_where_it_came_from() -> No
     cfg = ScriptumConfig(
         version=4, script="calc", require_env=("A", "B"), sources={"version": "env SCRIPTUM_VERSION"}
     )
-    (line,) = cfg.header_lines()
-    assert line.startswith("scriptum: version=4 (env SCRIPTUM_VERSION), script=calc (default)")
+    line = ", ".join(ln.removeprefix("scriptum:").strip() for ln in cfg.header_lines(verbose=True)[1:])
+    assert line.startswith("version=4 (env SCRIPTUM_VERSION), script=calc (default)")
     assert "require_env=A,B (default)" in line
     for spec in OPTIONS:
         shown = f"{spec.name}=" in line
@@ -34,7 +34,7 @@ def test_the_header_shows_every_row_marked_for_it_and_where_it_came_from() -> No
     assert line.endswith("token=$DODIL_TOKEN (not set)")
 
 
-def test_a_rerun_forwards_every_forwarded_row_that_has_a_value() -> None:
+def test_a_rerun_gets_every_forwarded_row_as_the_text_its_parser_accepts() -> None:
     cfg = ScriptumConfig(
         script="calc",
         transport="http",
@@ -45,40 +45,36 @@ def test_a_rerun_forwards_every_forwarded_row_that_has_a_value() -> None:
         min_tests=2,
         max_errors=1,
         require_env=("A", "B"),
-        incident="INC-1",
+        secret_env=("CONN",),
+        incident="INC-1 --scriptum-transport grpc",
         no_env=True,
         insecure=True,
         fail_fast=True,
         seed=Path("/seed"),
     )
-    args = rerun_args(cfg, OVERRIDES)
-    assert args == [
-        "--scriptum-script",
-        "calc",
-        "--scriptum-transport",
-        "http",
-        "--scriptum-min-pass-rate",
-        "0.5",
-        "--scriptum-min-tests",
-        "2",
-        "--scriptum-max-errors",
-        "1",
-        "--scriptum-require-env",
-        "A,B",
-        "--scriptum-incident",
-        "INC-1",
-        "--scriptum-concurrency",
-        "3",
-        "--scriptum-timeout",
-        "5.0",
-        "--scriptum-retries",
-        "0",
-        "--scriptum-no-env",
-        "--scriptum-insecure",
-    ]  # fail_fast and seed are omitted: the re-run reads them from its ini file like the parent
+    options = rerun_options(cfg, OVERRIDES)
+    forwarded = {name: value for name, value in options.items() if name not in OVERRIDES}
+    assert forwarded == {
+        "script": "calc",
+        "transport": "http",
+        "min_pass_rate": "0.5",
+        "min_tests": "2",
+        "max_errors": "1",
+        "require_env": "A,B",
+        "secret_env": "CONN",  # the re-run masks what its parent masked
+        "incident": "INC-1 --scriptum-transport grpc",  # one value, whatever it reads like
+        "concurrency": "3",
+        "timeout": "5.0",
+        "retries": "0",
+        "no_env": "true",
+        "insecure": "true",
+    }  # fail_fast and seed are omitted: the re-run reads them from its ini file like the parent
+    for spec in OPTIONS:
+        if spec.name in forwarded:
+            assert spec.parse(forwarded[spec.name]) == getattr(cfg, spec.name), spec.name
 
 
-def test_overrides_set_clear_or_leave_out_what_the_rerun_decides() -> None:
+def test_overrides_set_or_unset_what_the_rerun_decides() -> None:
     overrides = {
         **OVERRIDES,
         "version": 3,
@@ -88,19 +84,18 @@ def test_overrides_set_clear_or_leave_out_what_the_rerun_decides() -> None:
         "token_env": "CHILD_TOKEN",
         "evidence": Path("/e/v.json"),
     }
-    args = rerun_args(ScriptumConfig(), overrides)
-    assert args[:2] == ["--scriptum-version", "3"]
-    assert ["--scriptum-rollback", "off"] == args[args.index("--scriptum-rollback") :][:2]
-    assert ["-o", "scriptum_rollback_to="] == args[args.index("-o") :][:2]
-    assert ["-o", "scriptum_token_env=CHILD_TOKEN"] == args[-4:-2]  # no CLI flag: the ini key
-    assert args[-2:] == ["--scriptum-verification-of", "4"]
-    assert "--scriptum-endpoint" not in args  # None: left unset
+    options = rerun_options(ScriptumConfig(), overrides)
+    assert (options["version"], options["verification_of"], options["rollback"]) == ("3", "4", "off")
+    assert (options["token_env"], options["evidence"]) == ("CHILD_TOKEN", "/e/v.json")
+    # Unset in the re-run, whatever its ini file or environment says.
+    assert options["rollback_to"] is None and options["endpoint"] is None
+    assert "fail_fast" not in options and "seed" not in options
 
 
 def test_every_row_the_rerun_decides_must_be_given() -> None:
     missing = dict(OVERRIDES)
     missing.pop("evidence")
     with pytest.raises(ValueError, match="re-run overrides must be exactly"):
-        rerun_args(ScriptumConfig(), missing)
+        rerun_options(ScriptumConfig(), missing)
     with pytest.raises(ValueError, match="re-run overrides must be exactly"):
-        rerun_args(ScriptumConfig(), {**OVERRIDES, "script": "calc"})  # forwarded, not overridden
+        rerun_options(ScriptumConfig(), {**OVERRIDES, "script": "calc"})  # forwarded, not overridden

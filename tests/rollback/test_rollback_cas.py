@@ -78,7 +78,8 @@ def test_emulated_cas_sees_another_actor_between_its_reads_and_does_not_write() 
 
     result = run(platform, allowed=operator_acts)
     assert (result.status, result.cas, result.active_after) == ("conflict", "emulated", 5)
-    assert "someone else changed the active version first" in result.message
+    assert "someone else changed the active version during this session" in result.message
+    assert "now v5" in result.message
     assert not platform.called("rollback_script")
     assert result.exit_code == 21
 
