@@ -13,15 +13,16 @@ Matching rules:
   every number into a float) but ``bool`` is never a number (``True != 1``). A string never
   equals a number.
 * ``approx`` as a number is an absolute tolerance for every numeric comparison; as a mapping of
-  dotted paths, a tolerance at those paths only. ``|expected - actual| <= tol`` with a few ulps
-  of slack so that a tolerance of ``0.1`` accepts ``1.1`` against ``1.0`` despite float rounding.
+  output paths (JSON Pointers), a tolerance at those paths only. ``|expected - actual| <= tol``
+  with a few ulps of slack so that a tolerance of ``0.1`` accepts ``1.1`` against ``1.0``
+  despite float rounding.
 * ``schema``: JSON Schema validation, one mismatch per validation error at its path, by the
   validator of the schema's ``$schema`` (Draft 2020-12 when it names none) with its format checker:
   every ``format`` is asserted (jsonschema's ``format-nongpl`` checkers are dependencies of the
   plugin), and a ``format`` no installed checker knows is the test's mistake, never ignored.
   ``"declared"`` uses the JSON Schema of the version's declared output contract
   (``ScriptContract.outputs``, mapped by ``pytest_scriptum.contract_schema``).
-* ``regex``: the value at each dotted path must be a string that the pattern matches in full.
+* ``regex``: the value at each output path must be a string that the pattern matches in full.
 
 Regexes are bounded in time. Marker patterns and the schema keywords that match regexes
 (``pattern``, ``patternProperties``, ``additionalProperties``' use of the latter) run on the
@@ -36,8 +37,10 @@ a ``format`` nothing checks, a pattern the engine cannot compile or that runs pa
 :func:`usable_validator` finds every one of them that can be found without an output, so the
 marker parser reports them at collection; what remains surfaces while checking.
 
-Paths read ``$`` (the whole output), ``$.totals.amount``, ``$.lines[1].sku``, ``$["odd key"]``;
-a status mismatch has the path ``status``.
+Paths are JSON Pointers (RFC 6901), the notation the ``approx`` and ``regex`` keys are written in
+(``pytest_scriptum.spec.parse_path``): ``""`` (the whole output, shown as ``(whole output)`` in
+the failure text), ``/totals/amount``, ``/lines/1/sku``, ``/odd key``, ``/a~1b`` (the key
+``a/b``); a status mismatch has the path ``status``.
 """
 
 from __future__ import annotations
@@ -47,11 +50,10 @@ import contextvars
 import difflib
 import enum
 import json
-import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urljoin
@@ -59,12 +61,13 @@ from urllib.parse import urljoin
 import referencing
 import referencing.exceptions
 import regex
+from jsonschema import FormatChecker
 from jsonschema import exceptions as jsonschema_exceptions
 from jsonschema import validators as jsonschema_validators
 from jsonschema.protocols import Validator
 from referencing.jsonschema import DRAFT202012, specification_with
 
-from pytest_scriptum.spec import UNSET, BoundedPattern, Expectation, parse_dotted_path
+from pytest_scriptum.spec import UNSET, BoundedPattern, Expectation, parse_path, pointer
 
 __all__ = [
     "MISSING",
@@ -92,7 +95,6 @@ MISSING: Final = _Missing.MISSING
 
 _MAX_LINES: Final = 50
 _MAX_REPR: Final = 80
-_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _Segment = str | int
 _Path = tuple[_Segment, ...]
@@ -330,13 +332,13 @@ def usable_validator(schema: Mapping[str, Any]) -> Validator:
     try:
         base_class.check_schema(document)
     except jsonschema_exceptions.SchemaError as exc:
-        where = "".join(f"[{part!r}]" for part in exc.path)
+        where = render_path(list(exc.path))
         raise ExpectationError(
             f"not a valid JSON Schema: {exc.message}" + (f" at {where}" if where else "")
         ) from None
     except Exception as exc:  # never let a jsonschema internal error escape as a traceback
         raise ExpectationError(f"not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
-    checker = base_class.FORMAT_CHECKER
+    checker = _with_iri(base_class)
     specification = specification_with(str(document.get("$schema", "")), default=DRAFT202012)
     resource = specification.create_resource(document)
     root = resource.id() or ""
@@ -379,17 +381,82 @@ def usable_validator(schema: Mapping[str, Any]) -> Validator:
     return _bounded_class(base_class)(document, format_checker=checker)
 
 
+# --- iri / iri-reference (RFC 3987) ------------------------------------------------------------
+# jsonschema's own checker for these needs rfc3987-syntax, which builds a lark grammar while
+# jsonschema is imported (measured: `import jsonschema` 0.67 s -> 6.5 s on a loaded 2-core machine),
+# so in every reader of evidence too. RFC 3987 section 3.1 instead: an IRI maps to a URI by
+# percent-encoding each non-ASCII character as UTF-8, and its grammar is RFC 3986's with ucschar
+# added wherever unreserved is allowed (iprivate in the query only) — RFC 3986 allows pct-encoded
+# wherever it allows unreserved. So a string is an IRI iff its non-ASCII characters are ucschar
+# (iprivate: inside the query) and its mapping is a URI, which the installed uri checker
+# (rfc3986-validator) decides.
+_UCSCHAR: Final = (
+    (0xA0, 0xD7FF),
+    (0xF900, 0xFDCF),
+    (0xFDF0, 0xFFEF),
+    *((plane * 0x10000, plane * 0x10000 + 0xFFFD) for plane in range(1, 14)),
+    (0xE1000, 0xEFFFD),
+)
+_IPRIVATE: Final = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+_IRI_FORMATS: Final = (("iri", "uri"), ("iri-reference", "uri-reference"))
+_WITH_IRI: dict[type[Validator], FormatChecker] = {}
+
+
+def _within(codepoint: int, ranges: Sequence[tuple[int, int]]) -> bool:
+    return any(low <= codepoint <= high for low, high in ranges)
+
+
+def iri_to_uri(text: str) -> str | None:
+    """RFC 3987 section 3.1's mapping of an IRI (reference) to a URI (reference); None when a
+    non-ASCII character is neither ucschar nor, inside the query, iprivate."""
+    question, hash_ = text.find("?"), text.find("#")
+    query_start = question if question != -1 and (hash_ == -1 or question < hash_) else -1
+    query_end = hash_ if hash_ > query_start else len(text)
+    mapped = []
+    for index, char in enumerate(text):
+        codepoint = ord(char)
+        if codepoint < 0x80:
+            mapped.append(char)
+            continue
+        if _within(codepoint, _IPRIVATE):
+            if query_start == -1 or not query_start < index < query_end:
+                return None
+        elif not _within(codepoint, _UCSCHAR):
+            return None
+        mapped.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    return "".join(mapped)
+
+
+def _with_iri(base: type[Validator]) -> FormatChecker:
+    """``base``'s format checker, plus ``iri`` / ``iri-reference`` where it checks ``uri`` /
+    ``uri-reference`` but not those."""
+    if base not in _WITH_IRI:
+        checker: FormatChecker = base.FORMAT_CHECKER
+        known = checker.checkers
+        missing = [(iri, uri) for iri, uri in _IRI_FORMATS if iri not in known and uri in known]
+        if missing:
+            extended = FormatChecker(())
+            extended.checkers = dict(checker.checkers)
+            for iri, uri in missing:
+                extended.checks(iri)(_iri_check(extended, uri))
+            checker = extended
+        _WITH_IRI[base] = checker
+    return _WITH_IRI[base]
+
+
+def _iri_check(checker: FormatChecker, uri_format: str) -> Callable[[object], bool]:
+    def check(instance: object) -> bool:
+        if not isinstance(instance, str):
+            return True  # formats constrain strings only, as every jsonschema checker does
+        mapped = iri_to_uri(instance)
+        return mapped is not None and checker.conforms(mapped, uri_format)
+
+    return check
+
+
 def render_path(segments: Sequence[_Segment]) -> str:
-    """``("lines", 1, "sku")`` -> ``"$.lines[1].sku"``."""
-    parts = ["$"]
-    for segment in segments:
-        if isinstance(segment, int):
-            parts.append(f"[{segment}]")
-        elif _IDENTIFIER.fullmatch(segment):
-            parts.append(f".{segment}")
-        else:
-            parts.append(f"[{json.dumps(segment, ensure_ascii=False)}]")
-    return "".join(parts)
+    """``("lines", 1, "sku")`` -> ``"/lines/1/sku"``: the JSON Pointer (``""`` for the whole output)."""
+    return pointer(segments)
 
 
 def _sort_key(segments: Sequence[_Segment]) -> tuple[tuple[int, int, str], ...]:
@@ -436,7 +503,7 @@ class _Tolerance:
         self.everywhere: float | None = None
         self.by_path: dict[tuple[str, ...], float] = {}
         if isinstance(approx, Mapping):
-            self.by_path = {parse_dotted_path(path): float(tol) for path, tol in approx.items()}
+            self.by_path = {parse_path(path): float(tol) for path, tol in approx.items()}
         elif approx is not None:
             self.everywhere = float(approx)
 
@@ -531,7 +598,7 @@ def _check_schema(
 
 
 def _walk(output: Any, segments: tuple[str, ...]) -> tuple[_Path, bool, Any]:
-    """Follow a dotted path; returns the rendered-path segments, whether it exists, the value."""
+    """Follow a path's segments; returns the rendered-path segments, whether it exists, the value."""
     path: list[_Segment] = []
     value = output
     for position, segment in enumerate(segments):
@@ -554,14 +621,14 @@ def _walk(output: Any, segments: tuple[str, ...]) -> tuple[_Path, bool, Any]:
 
 
 def _check_regex(patterns: Mapping[str, BoundedPattern], output: Any, found: _Found) -> None:
-    for dotted, pattern in patterns.items():
-        path, exists, value = _walk(output, parse_dotted_path(dotted))
+    for written, pattern in patterns.items():
+        path, exists, value = _walk(output, parse_path(written))
         wanted = f"a string matching {pattern.pattern!r}"
         if not exists:
             found.add(path, f"missing, expected {wanted}", pattern.pattern, MISSING)
         elif not isinstance(value, str):
             found.add(path, f"expected {wanted}, got {_kind(value)}", pattern.pattern, value)
-        elif not _matches(pattern, value, full=True, what=f"regex for {dotted!r}"):
+        elif not _matches(pattern, value, full=True, what=f"regex for {render_path(path)!r}"):
             found.add(path, f"expected {wanted}, got {_show(value)}", pattern.pattern, value)
 
 
@@ -600,7 +667,7 @@ def format_failure(mismatches: Sequence[Mismatch], *, script: str, version: int,
     lines = [f"smoke expectation failed: {script} v{version}, thread {thread_id}"]
     for mismatch in mismatches[:_MAX_LINES]:
         first, *rest = mismatch.message.splitlines() or [""]
-        lines.append(f"  {mismatch.path}: {first}")
+        lines.append(f"  {mismatch.path or '(whole output)'}: {first}")
         lines.extend(f"      {line}" for line in rest)
     if len(mismatches) > _MAX_LINES:
         lines.append(f"  ... and {len(mismatches) - _MAX_LINES} more mismatches")

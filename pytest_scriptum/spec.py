@@ -14,7 +14,8 @@ unknown key is the ``TypeError`` Python raises for the call, never a check kept 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -34,6 +35,8 @@ __all__ = [
     "SmokeCase",
     "SmokeSpec",
     "parse_dotted_path",
+    "parse_path",
+    "pointer",
 ]
 
 
@@ -104,8 +107,9 @@ class Expectation:
 
     ``output``: the expected output (``UNSET``: none; ``None``: a JSON null); ``match``: "subset"
     or "exact"; ``schema``: a JSON Schema, or "declared" (the version's declared output contract);
-    ``approx``: an absolute tolerance for every number, or one per dotted path; ``regex``: a
-    pattern per dotted path, matched in full, compiled by the time-bounded engine
+    ``approx``: an absolute tolerance for every number, or one per output path (a JSON Pointer,
+    :func:`parse_path`); ``regex``: a pattern per output path, matched in full, compiled by the
+    time-bounded engine
     (``pytest_scriptum.expect.compile_pattern``); ``status``: one of :data:`STATUSES`.
     """
 
@@ -148,21 +152,45 @@ class ItemMarkers:
     spec: SmokeSpec | None
 
 
-_DOTTED_HELP: Final = "paths are dotted keys like 'totals.amount' or 'lines.0.price'"
+_PATH_HELP: Final = (
+    "paths are JSON Pointers like '/totals/amount' or '/lines/0/price' (RFC 6901: '~1' is a '/' "
+    "and '~0' a '~' inside a key; '' is the whole output); the dotted 'lines.0.price' is read too"
+)
+_BAD_ESCAPE: Final = re.compile(r"~(?![01])")
 
 
-def parse_dotted_path(path: object) -> tuple[str, ...]:
-    """Split ``"lines.0.price"`` into ``("lines", "0", "price")``; ValueError when malformed.
+def parse_path(path: object) -> tuple[str, ...]:
+    """The segments of an output path: a JSON Pointer (RFC 6901) ``"/lines/0/price"`` ->
+    ``("lines", "0", "price")``, ``""`` -> ``()`` (the whole output); ValueError when malformed.
 
-    The syntax of the ``approx`` and ``regex`` keys of an :class:`Expectation`: it lives with the
-    records so that the matchers and the marker parser read the keys the same way.
+    JSON Pointer is the one notation of paths into an output, in and out: the ``approx`` and
+    ``regex`` keys of an :class:`Expectation` (in markers and case files), and every mismatch
+    message (``pytest_scriptum.expect``). It is the field's standard (JSON Patch, JSON Schema's
+    ``instanceLocation``, OpenAPI) and reaches every key, dots and slashes included. The dotted
+    form of earlier releases (``"lines.0.price"``, no leading ``/``) is still read; it cannot
+    name a key that holds a dot. A segment names an object's key, or indexes a list when it is a
+    non-negative integer.
     """
     if not isinstance(path, str):
-        raise ValueError(f"path {short_repr(path)} is not a string ({_DOTTED_HELP})")
-    segments = tuple(path.split("."))
-    if not path or any(not segment for segment in segments):
-        raise ValueError(f"bad path {path!r}: empty segment ({_DOTTED_HELP})")
-    return segments
+        raise ValueError(f"path {short_repr(path)} is not a string ({_PATH_HELP})")
+    if path == "" or path.startswith("/"):
+        segments = path.split("/")[1:]
+        if any(_BAD_ESCAPE.search(segment) for segment in segments):
+            raise ValueError(f"bad path {path!r}: '~' must be followed by 0 or 1 ({_PATH_HELP})")
+        return tuple(segment.replace("~1", "/").replace("~0", "~") for segment in segments)
+    segments = path.split(".")
+    if any(not segment for segment in segments):
+        raise ValueError(f"bad path {path!r}: empty segment ({_PATH_HELP})")
+    return tuple(segments)
+
+
+parse_dotted_path = parse_path
+"""The name of :func:`parse_path` before JSON Pointer became the notation (it reads both)."""
+
+
+def pointer(segments: Sequence[str | int]) -> str:
+    """The JSON Pointer of path segments: ``("lines", 0, "a/b")`` -> ``"/lines/0/a~1b"``, ``()`` -> ``""``."""
+    return "".join("/" + str(segment).replace("~", "~0").replace("/", "~1") for segment in segments)
 
 
 def short_repr(value: object, limit: int = 60) -> str:

@@ -1,8 +1,10 @@
 """Check a rendered Allure 3 report of the invoice-parser example (used by render_allure.sh).
 
 Reads the report's data files (``data/test-results/*.json``) and exits 1 naming what is missing:
-the candidate and verification runs of the smoke tests, the failed test's attachments and steps,
-the scriptum labels and the incident link, and the passed rollback result.
+the candidate and verification runs of the smoke tests under their own versioned top nodes of
+Allure 3's default tree (``titlePath``) with the version in each name, the failed test's
+attachments and steps, the scriptum labels and the incident link, and the passed rollback result
+beside the gate result under the promotion node.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 SMOKE_TEST = "test_prod_smoke"
 ROLLBACK = "scriptum rollback invoice-parser v4 -> v3"
+CANDIDATE_NODE = "invoice-parser v4 (candidate)"
+VERIFICATION_NODE = "invoice-parser v3 (verification of v4)"
+PROMOTION_NODE = "invoice-parser v4 (promotion gate)"
 ATTACHMENTS = {"input", "expected", "output", "thread", "mismatches", "diff"}
 
 
@@ -37,13 +42,29 @@ def check(report: Path) -> list[str]:
         return [f"no test results in {report}/data/test-results"]
     results = [json.loads(path.read_text(encoding="utf-8")) for path in files]
     problems = []
-    smoke = [r for r in results if r.get("name") == SMOKE_TEST]
+    smoke = [r for r in results if str(r.get("name", "")).startswith(SMOKE_TEST)]
     by_version = {_labels(r).get("scriptum.version"): r for r in smoke}
     candidate, verification = by_version.get("4"), by_version.get("3")
     if candidate is None or candidate.get("status") != "failed":
         problems.append(f"{SMOKE_TEST} on candidate v4 missing or not failed")
     if verification is None or verification.get("status") != "passed":
         problems.append(f"{SMOKE_TEST} on verification v3 missing or not passed")
+    for result, node, name in (
+        (candidate, CANDIDATE_NODE, f"{SMOKE_TEST} · v4"),
+        (verification, VERIFICATION_NODE, f"{SMOKE_TEST} · v3 verification"),
+    ):
+        if result is None:
+            continue
+        if result.get("name") != name:
+            problems.append(f"{SMOKE_TEST} is named {result.get('name')!r}, expected {name!r}")
+        if (result.get("titlePath") or [None])[0] != node:
+            problems.append(f"{name!r} is not under {node!r}: titlePath {result.get('titlePath')}")
+    for result in results:
+        labels = _labels(result)
+        top = (result.get("titlePath") or [None])[0]
+        if "scriptum.version" in labels and labels.get("parentSuite") != top:
+            parent = labels.get("parentSuite")
+            problems.append(f"{result.get('name')!r}: parentSuite {parent!r} is not its tree node {top!r}")
     if candidate is not None:
         missing = ATTACHMENTS - _attachments(candidate)
         if missing:
@@ -61,8 +82,13 @@ def check(report: Path) -> list[str]:
         problems.append(f"expected one passed result {ROLLBACK!r}, found {statuses}")
     elif not {"rollback", "verification log"} <= _attachments(rollback[0]):
         problems.append(f"{ROLLBACK!r} lacks its rollback / verification log attachments")
-    if not any(str(r.get("name", "")).startswith("scriptum gate invoice-parser v4") for r in results):
+    gate = [r for r in results if str(r.get("name", "")).startswith("scriptum gate invoice-parser v4")]
+    if not gate:
         problems.append("no scriptum gate result")
+    for result in gate + rollback:
+        if result.get("titlePath", [None])[0] != PROMOTION_NODE:
+            where = result.get("titlePath")
+            problems.append(f"{result.get('name')!r} is not under {PROMOTION_NODE!r}: titlePath {where}")
     return problems
 
 

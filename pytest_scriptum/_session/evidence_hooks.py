@@ -55,9 +55,12 @@ class TestEvidence:
         spec, result = spec_of(item), result_of(item)
         redactor = self.resources.redactor
         try:
+            script = result.script if result else script_of(item, self.cfg.script)
+            version = result.version if result else self.cfg.version
             allure.record_smoke_test(
-                script=result.script if result else script_of(item, self.cfg.script),
-                version=result.version if result else self.cfg.version,
+                name=item.name,
+                script=script,
+                version=version,
                 verification_of=self.cfg.verification_of,
                 incident=self.cfg.incident,
                 expectation=spec.expect if spec else None,
@@ -66,6 +69,10 @@ class TestEvidence:
                 mismatches=mismatches_of(item),
                 redactor=redactor,
             )
+            # Allure 3's default tree: the candidate run and the verification re-run under their
+            # own versioned nodes, not interleaved under one file node.
+            label = allure.run_label(script, version, self.cfg.verification_of)
+            _compat.prefix_allure_title_path(item.config, label)
             if result is not None:
                 start = _compat.allure_test_start_ms(item.config)
                 steps = allure.thread_steps(result, redactor, test_start_ms=start)

@@ -1,14 +1,16 @@
 """The one atomic file writer of the evidence: a reader never sees half a file, and files get the
-permissions any other file the user creates gets (0666 less the umask, not mkstemp's 0600).
+permissions any other file the user creates gets (0666 less the umask, not mkstemp's 0600); and the
+rewrite of a directory's files through the redactor (``mask_tree``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["mask_tree", "write_atomic"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -26,3 +28,26 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def mask_tree(directory: Path, mask: Callable[[str], str], *, since: float) -> list[Path]:
+    """Rewrite (atomically) every UTF-8 file directly in ``directory`` modified at or after
+    ``since`` (seconds since the epoch) whose text ``mask`` changes; the rewritten paths. Files
+    that are not UTF-8 text (screenshots) are left as they are; a missing directory is empty."""
+    changed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return []
+    for path in entries:
+        try:
+            if not path.is_file() or path.stat().st_mtime < since:
+                continue
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        masked = mask(text)
+        if masked != text:
+            write_atomic(path, masked)
+            changed.append(path)
+    return changed

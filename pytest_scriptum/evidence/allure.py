@@ -24,12 +24,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_scriptum import expect
 from pytest_scriptum._compat import AllureStep
 from pytest_scriptum.evidence._files import write_atomic
 from pytest_scriptum.spec import UNSET
 
 if TYPE_CHECKING:
+    from pytest_scriptum import expect
     from pytest_scriptum.evidence.redaction import Redactor
     from pytest_scriptum.outcome import SessionOutcome
     from pytest_scriptum.rollback import RollbackResult
@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ROLLBACK_RESULT_STATUS",
     "expectation_data",
+    "promotion_label",
     "record_smoke_test",
     "run_label",
+    "smoke_title",
     "thread_steps",
     "write_session_results",
 ]
@@ -59,21 +61,38 @@ ROLLBACK_RESULT_STATUS: dict[str, str] = {
     "no_target": "broken",
     "rollback_failed": "broken",
     "conflict": "broken",
+    "vetoed": "skipped",
+    "already_rolled_back": "passed",  # "failed" when its verification did not pass (below)
+    "interrupted": "broken",
 }
 _GATE_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "broken"}
 # The platform's step status -> Allure's (a step still running when the thread settled is unknown).
 _STEP_STATUS = {"COMPLETED": "passed", "FAILED": "failed", "PAUSED": "skipped", "CANCELLED": "skipped"}
 
 
-def run_label(version: int | None, verification_of: int | None) -> str:
-    """The parent suite that keeps the candidate run and the verification re-run apart."""
-    if verification_of is not None:
-        return f"verification v{version} (rollback from v{verification_of})"
-    return f"candidate v{version}"
+def run_label(script: str | None, version: int | None, verification_of: int | None) -> str:
+    """The top node of a smoke run in Allure 3's default tree (its ``titlePath``) and its
+    ``parentSuite``: ``"calc v4 (candidate)"``, or ``"calc v3 (verification of v4)"`` for the
+    re-run after rolling back from v4 (DESIGN section 4: the two runs apart, the version shown)."""
+    what = f"verification of v{verification_of}" if verification_of is not None else "candidate"
+    return f"{script or 'script'} v{version} ({what})"
+
+
+def promotion_label(script: str | None, version: int | None) -> str:
+    """The top node of the session's own results (gate, rollback), apart from the smoke runs."""
+    return f"{script or 'script'} v{version} (promotion gate)"
+
+
+def smoke_title(name: str, version: int | None, verification_of: int | None) -> str:
+    """A smoke test's Allure name: its pytest name and the version it ran on."""
+    return f"{name} · v{version}" + (" verification" if verification_of is not None else "")
 
 
 def _plain(value: Any) -> Any:
     """JSON-able form of expectation parts (compiled regexes, the MISSING sentinel, tuples)."""
+    # Imported here (it loads jsonschema): only smoke tests' evidence needs it (DESIGN section 6).
+    from pytest_scriptum import expect
+
     if value is expect.MISSING:
         return "<missing>"
     if hasattr(value, "pattern") and hasattr(value, "fullmatch"):
@@ -135,6 +154,7 @@ def thread_steps(result: ThreadResult, redactor: Redactor, *, test_start_ms: int
 
 def record_smoke_test(
     *,
+    name: str | None = None,
     script: str | None,
     version: int | None,
     verification_of: int | None,
@@ -145,7 +165,9 @@ def record_smoke_test(
     mismatches: Sequence[expect.Mismatch],
     redactor: Redactor,
 ) -> None:
-    """Labels, link and attachments of the running smoke test (call from its reports)."""
+    """Labels, link and attachments of the running smoke test (call from its reports); ``name``
+    (the pytest name) becomes the title with the version. The caller puts ``run_label`` in front
+    of the test's ``titlePath`` (``_compat.prefix_allure_title_path``)."""
     allure = _allure()
     json_type, text_type = allure.attachment_type.JSON, allure.attachment_type.TEXT
     dynamic = allure.dynamic
@@ -156,7 +178,9 @@ def record_smoke_test(
         # A parameter is part of Allure's history id: the candidate run and the verification
         # re-run of one test are two results, not a retry that hides the first.
         dynamic.parameter("scriptum version", version)
-    dynamic.parent_suite(run_label(version, verification_of))
+    dynamic.parent_suite(run_label(script, version, verification_of))
+    if name:
+        dynamic.title(smoke_title(name, version, verification_of))
     dynamic.tag("scriptum-verification" if verification_of is not None else "scriptum-candidate")
     if incident:
         dynamic.issue(incident, name=f"incident {incident}")
@@ -192,6 +216,8 @@ def record_smoke_test(
         allure.attach(_json(found, redactor), name="mismatches", attachment_type=json_type)
         compared = expectation is not None and expectation.output is not UNSET
         if expectation is not None and compared and result.status == expectation.status:
+            from pytest_scriptum import expect  # see _plain
+
             diff = expect.json_diff(expectation.output, result.output, subset=expectation.match == "subset")
             if diff:
                 allure.attach(redactor.text(diff), name="diff", attachment_type=text_type)
@@ -227,8 +253,11 @@ class _ResultWriter:
     def result(self, data: dict[str, Any]) -> Path:
         key = str(uuid.uuid4())
         full_name = str(data["fullName"])
+        labels = {label["name"]: label["value"] for label in data.get("labels", [])}
         body = {
             "uuid": key,
+            # Allure 3's default tree is built from titlePath: the promotion node, then gate / rollback.
+            "titlePath": [labels.get("parentSuite", "scriptum"), labels.get("suite", "")],
             "historyId": hashlib.md5(full_name.encode("utf-8")).hexdigest(),
             "testCaseId": hashlib.md5(full_name.encode("utf-8")).hexdigest(),
             "stage": "finished",
@@ -241,7 +270,7 @@ class _ResultWriter:
 
 def _labels(outcome: SessionOutcome, suite: str) -> list[dict[str, str]]:
     labels = [
-        {"name": "parentSuite", "value": "scriptum promotion"},
+        {"name": "parentSuite", "value": promotion_label(outcome.script, outcome.candidate_version)},
         {"name": "suite", "value": suite},
         {"name": "tag", "value": "scriptum-promotion"},
         {"name": "framework", "value": "pytest-scriptum"},
@@ -327,6 +356,8 @@ def _tail(path: str | None) -> str | None:
 def _rollback_result(writer: _ResultWriter, outcome: SessionOutcome, rollback: RollbackResult,
                      start: int, stop: int) -> Path:
     status = ROLLBACK_RESULT_STATUS[rollback.status]
+    if rollback.status == "already_rolled_back" and rollback.exit_code != 1:
+        status = "failed"  # as rolled_back_unverified: the target failed its smoke re-run
     target = f"v{rollback.to_version}" if rollback.to_version is not None else "(no target)"
     steps = [
         _step(

@@ -4,7 +4,7 @@ Every mistake is a :class:`MarkerError` whose text names the test, the marker an
 so the plugin can report it at collection without a traceback from plugin internals.
 
 The package by concern: ``problems`` (MarkerError and where a marker is), ``values`` (JSON values,
-``@file`` references, dotted paths), ``arguments`` (one marker's arguments -> a spec record),
+``@file`` references, output paths), ``arguments`` (one marker's arguments -> a spec record),
 ``cases`` (``smoke_cases`` files), ``nodes`` (a test's markers -> its options and spec, parsed
 once per test). The records themselves live in :mod:`pytest_scriptum.spec`; their constructors'
 signatures are the markers' signatures and the one list of accepted keys.
@@ -23,9 +23,11 @@ Rules a smoke-suite author relies on:
 * **Expecting JSON null.** ``output=None`` (the default) means *no expected output*, in a marker
   and in a case file alike. To expect a ``null`` output write ``output=JSON_NULL`` in Python, or
   ``output="@null.json"`` with a file containing ``null`` (the only way in a case file).
-* **Dotted paths** (``approx`` and ``regex`` keys): ``"totals.amount"`` or ``"lines.0.price"``;
-  segments are separated by ``.``, an integer segment indexes a list, any segment names a key of
-  an object (so a key ``"0"`` is reachable too). Keys that contain a dot cannot be addressed.
+* **Output paths** (``approx`` and ``regex`` keys) are JSON Pointers (RFC 6901):
+  ``"/totals/amount"``, ``"/lines/0/price"``; ``~1`` writes a ``/`` and ``~0`` a ``~`` inside a
+  key, ``""`` is the whole output. An integer segment indexes a list, any segment names a key of
+  an object (so a key ``"0"`` is reachable too). Failure messages print the same pointers. The
+  dotted form of earlier releases (``"lines.0.price"``) is still read and shown as its pointer.
   ``approx`` paths must lead to a number in the expected output (otherwise the tolerance could
   never apply, which is a silent mistake).
 * **Closest marker wins** (function > class > module; a class's own mark beats the ones it
@@ -56,7 +58,7 @@ from pytest_scriptum.markers.nodes import (
     smoke_spec,
     validate_definition,
 )
-from pytest_scriptum.markers.problems import MarkerError
+from pytest_scriptum.markers.problems import CollectionProblems, MarkerError, report_marker_problem
 from pytest_scriptum.spec import (
     DEFAULT_STATUS,
     JSON_NULL,
@@ -69,6 +71,8 @@ from pytest_scriptum.spec import (
     SmokeCase,
     SmokeSpec,
     parse_dotted_path,
+    parse_path,
+    pointer,
 )
 
 __all__ = [
@@ -82,6 +86,7 @@ __all__ = [
     "STATUSES",
     "UNSET",
     "BoundedPattern",
+    "CollectionProblems",
     "Expectation",
     "ItemMarkers",
     "MarkerError",
@@ -90,6 +95,9 @@ __all__ = [
     "SmokeSpec",
     "item_markers",
     "parse_dotted_path",
+    "parse_path",
+    "pointer",
+    "report_marker_problem",
     "scriptum_options",
     "smoke_spec",
     "validate_definition",
@@ -121,8 +129,9 @@ MARKER_DOCS: Final[tuple[str, ...]] = (
     "or '@path.json' relative to the test file ('@@x' is the literal string '@x').",
     f"smoke_expect{_signature(Expectation)}: what the smoke thread must return: expected output "
     "(or '@file.json'), match 'subset' or 'exact', a JSON Schema (dict, '@file.json' or 'declared': "
-    "the version's declared output contract), approx tolerance (number or {dotted.path: tol}), regex "
-    "{dotted.path: pattern} (full match), expected thread status (COMPLETED, FAILED, PAUSED or CANCELLED).",
+    "the version's declared output contract), approx tolerance (number or {'/json/pointer': tol}), "
+    "regex {'/json/pointer': pattern} (full match), expected thread status (COMPLETED, FAILED, PAUSED or "
+    "CANCELLED).",
     "smoke_cases(glob): one smoke test per JSON case file matching the glob (relative to the test "
     'file); a case file is {"id": ..., "input": ..., "expect": {same keys as smoke_expect}}.',
 )

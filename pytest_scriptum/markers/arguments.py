@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 import pytest
-from jsonschema import exceptions as jsonschema_exceptions
-from jsonschema import validators as jsonschema_validators
 
 from pytest_scriptum._limits import MAX_THREAD_TIMEOUT_S
-from pytest_scriptum.expect import ExpectationError, compile_pattern, usable_validator
 from pytest_scriptum.markers.problems import Invalid, Where, short
 from pytest_scriptum.markers.values import (
     checked_path,
@@ -33,7 +30,15 @@ from pytest_scriptum.markers.values import (
     lookup,
     value_or_file,
 )
-from pytest_scriptum.spec import JSON_NULL, STATUSES, UNSET, BoundedPattern, Expectation, ScriptumOptions
+from pytest_scriptum.spec import (
+    JSON_NULL,
+    STATUSES,
+    UNSET,
+    BoundedPattern,
+    Expectation,
+    ScriptumOptions,
+    pointer,
+)
 
 __all__ = [
     "bind",
@@ -211,6 +216,13 @@ def _schema(raw: Any, where: Where) -> dict[str, Any] | Literal["declared"] | No
 def _check_schema(schema: Any, label: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise Invalid(f"{label} must be a JSON Schema object, got {short(schema)}")
+    # Imported here: only a test with a schema or regex loads jsonschema and the regex engine, so a
+    # session that selects no smoke test imports neither (DESIGN section 6).
+    from jsonschema import exceptions as jsonschema_exceptions
+    from jsonschema import validators as jsonschema_validators
+
+    from pytest_scriptum.expect import ExpectationError, usable_validator
+
     checked = cast(dict[str, Any], json_value(schema))
     with warnings.catch_warnings():
         # An unknown "$schema" only warns in jsonschema; here it is a mistake worth an error.
@@ -224,7 +236,7 @@ def _check_schema(schema: Any, label: str) -> dict[str, Any]:
     try:
         validator.check_schema(checked)
     except jsonschema_exceptions.SchemaError as exc:
-        at = "".join(f"[{part!r}]" for part in exc.path)
+        at = pointer(list(exc.path))
         problem = exc.message + (f" at {at}" if at else "")
         raise Invalid(f"{label} is not a valid JSON Schema: {problem}") from None
     except Exception as exc:  # never let a jsonschema internal error escape as a traceback
@@ -244,8 +256,11 @@ def _approx(raw: Any, output: Any) -> float | dict[str, float] | None:
     if not isinstance(raw, dict):
         return finite_float(raw, "approx", positive=False)
     tolerances: dict[str, float] = {}
-    for path, tolerance in raw.items():
-        segments = checked_path(path, "approx")
+    for written, tolerance in raw.items():
+        segments = checked_path(written, "approx")
+        path = pointer(segments)  # kept and shown as the JSON Pointer, whichever form was written
+        if path in tolerances:
+            raise Invalid(f"approx path {path!r} is given twice")
         # a path that leads nowhere (or to a non-number) would never apply: a silent mistake
         found, value = lookup(output, segments)
         if not found:
@@ -260,10 +275,14 @@ def _regex(raw: Any) -> dict[str, BoundedPattern] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise Invalid(f"regex must be a dict {{dotted.path: pattern}}, got {short(raw)}")
+        raise Invalid(f"regex must be a dict {{'/json/pointer': pattern}}, got {short(raw)}")
+    from pytest_scriptum.expect import compile_pattern  # see _check_schema: loaded on first use
+
     patterns: dict[str, BoundedPattern] = {}
-    for path, pattern in raw.items():
-        checked_path(path, "regex")
+    for written, pattern in raw.items():
+        path = pointer(checked_path(written, "regex"))  # kept and shown as the JSON Pointer
+        if path in patterns:
+            raise Invalid(f"regex path {path!r} is given twice")
         if not isinstance(pattern, str):
             raise Invalid(f"regex pattern for {path!r} must be a string, got {short(pattern)}")
         try:  # the engine that matches it, bounded in time (pytest_scriptum.expect)

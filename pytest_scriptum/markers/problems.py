@@ -3,13 +3,15 @@
 Checks deep inside the parser raise :class:`Invalid` with the problem alone; :func:`checked` is the
 boundary that turns it into a :class:`MarkerError` naming the test, the marker and the file, so a
 mistake is reported at collection without a traceback from plugin internals.
+:class:`CollectionProblems` gathers every mistake of a module (or class) and reports them together,
+each with its file and line, as that collector's one collection error.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -18,7 +20,16 @@ import pytest
 
 from pytest_scriptum.spec import short_repr
 
-__all__ = ["Invalid", "MarkerError", "Where", "checked", "short", "where_of"]
+__all__ = [
+    "CollectionProblems",
+    "Invalid",
+    "MarkerError",
+    "Where",
+    "checked",
+    "report_marker_problem",
+    "short",
+    "where_of",
+]
 
 _T = TypeVar("_T")
 
@@ -97,3 +108,86 @@ def checked(where: Where, marker: str, parse: Callable[..., _T], *args: Any) -> 
         where.fail(marker, str(exc))
     except RecursionError:
         where.fail(marker, "the value nests too deeply")
+
+
+def _first_line(definition: Any) -> int:
+    """The 1-based line where a test function starts (its first decorator: where its markers are)."""
+    code = getattr(getattr(definition, "obj", None), "__code__", None)
+    if code is not None:
+        return int(code.co_firstlineno)
+    location = getattr(definition, "location", None)
+    return int(location[1]) + 1 if location and location[1] is not None else 0
+
+
+class CollectionProblems:
+    """Every marker mistake found while a module (or class) is collected, reported at once as that
+    collector's collection error, one line each: ``file:line: `` and the ``MarkerError`` text.
+
+    A mistake stops nothing else: the other tests' markers are still checked (a failing module's
+    classes too), so one collection run shows them all. The collector's tests are not run (its
+    report has no items).
+    """
+
+    def __init__(self) -> None:
+        self._open: list[list[str]] = []  # one list per collector being collected, innermost last
+
+    @classmethod
+    def install(cls, config: pytest.Config) -> CollectionProblems:
+        """Create one for ``config``, register its hook and keep it where ``report_marker_problem``
+        finds it."""
+        problems = cls()
+        config.stash[_PROBLEMS] = problems
+        config.pluginmanager.register(problems, "scriptum-marker-problems")
+        return problems
+
+    def add(self, definition: Any, error: MarkerError) -> bool:
+        """Record ``error`` of the test ``definition``; False outside a collection (then raise it)."""
+        if not self._open:
+            return False
+        line = f"{error.file}:{_first_line(definition)}: {error}"
+        if line not in self._open[-1]:
+            self._open[-1].append(line)
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        self._open.append([])
+        try:
+            report = yield
+            if self._open[-1] and report.passed:
+                self._check_classes(report.result or [])
+        finally:
+            found = self._open.pop()
+        if found:
+            count = f"{len(found)} marker mistake{'s' if len(found) > 1 else ''}"
+            text = "\n".join([f"{count} in {collector.nodeid or collector.name}:", *found])
+            if report.failed and report.longrepr is not None:
+                text += "\n\n" + str(report.longrepr)
+            report.outcome = "failed"
+            report.longrepr = text
+            report.result = []
+        return report
+
+
+    def _check_classes(self, nodes: list[Any]) -> None:
+        # The module's report fails, so pytest will not collect its classes: check their markers
+        # now, so the one report lists every mistake of the file.
+        for node in nodes:
+            if isinstance(node, pytest.Class):
+                try:
+                    children = list(node.collect())
+                except Exception:  # the class's own collection error is not ours to report
+                    continue
+                self._check_classes(children)
+
+
+_PROBLEMS = pytest.StashKey[CollectionProblems]()
+
+
+def report_marker_problem(config: pytest.Config, definition: Any, error: MarkerError) -> bool:
+    """Record a marker mistake found at collection; False when it must be raised instead (no
+    ``CollectionProblems`` installed, or no collector being collected)."""
+    problems = config.stash.get(_PROBLEMS, None)
+    return problems is not None and problems.add(definition, error)

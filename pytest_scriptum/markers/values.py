@@ -17,7 +17,7 @@ import math
 from typing import Any, Final, NoReturn
 
 from pytest_scriptum.markers.problems import Invalid, Where, short
-from pytest_scriptum.spec import parse_dotted_path
+from pytest_scriptum.spec import parse_path, pointer
 
 __all__ = [
     "checked_path",
@@ -32,36 +32,38 @@ __all__ = [
 _MAX_DEPTH: Final = 200
 
 
-def json_value(value: Any, path: str = "$", depth: int = 0, stack: frozenset[int] = frozenset()) -> Any:
+def json_value(value: Any, path: str = "", depth: int = 0, stack: frozenset[int] = frozenset()) -> Any:
     """Return a checked copy of ``value`` as plain JSON data (tuples become lists).
 
-    ``path`` names the position in problems (``$.lines[0]``); ``stack`` holds the ids of the
-    containers above, to refuse a value that contains itself.
+    ``path`` names the position in problems as a JSON Pointer (``/lines/0``; the whole value is
+    ``""`` and is not named); ``stack`` holds the ids of the containers above, to refuse a value
+    that contains itself.
     """
+    at = f"{path}: " if path else ""
     if depth > _MAX_DEPTH:
-        raise Invalid(f"{path}: nested more than {_MAX_DEPTH} levels deep")
+        raise Invalid(f"{at}nested more than {_MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise Invalid(f"{path}: {value!r} is not a JSON number (NaN and infinity are not JSON)")
+            raise Invalid(f"{at}{value!r} is not a JSON number (NaN and infinity are not JSON)")
         return float(value)
     if isinstance(value, (list, tuple, dict)):
         if id(value) in stack:
-            raise Invalid(f"{path}: the value contains itself (circular reference)")
+            raise Invalid(f"{at}the value contains itself (circular reference)")
         inner = stack | {id(value)}
         if isinstance(value, dict):
             result: dict[str, Any] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise Invalid(f"{path}: object key {short(key)} is not a string (JSON keys are)")
-                result[key] = json_value(item, f"{path}.{key}", depth + 1, inner)
+                    raise Invalid(f"{at}object key {short(key)} is not a string (JSON keys are)")
+                result[key] = json_value(item, path + pointer([key]), depth + 1, inner)
             return result
-        return [json_value(item, f"{path}[{i}]", depth + 1, inner) for i, item in enumerate(value)]
+        return [json_value(item, f"{path}/{i}", depth + 1, inner) for i, item in enumerate(value)]
     raise Invalid(
-        f"{path}: {type(value).__name__} {short(value)} is not a JSON value "
+        f"{at}{type(value).__name__} {short(value)} is not a JSON value "
         "(use dict, list, str, int, float, bool or None)"
     )
 
@@ -120,13 +122,13 @@ def value_or_file(value: Any, where: Where, what: str) -> Any:
     return json_value(value)
 
 
-# --- dotted paths ----------------------------------------------------------------------------
+# --- output paths (JSON Pointer) ----------------------------------------------------------------
 
 
 def checked_path(path: object, what: str) -> tuple[str, ...]:
-    """:func:`~pytest_scriptum.spec.parse_dotted_path`, its ValueError as an Invalid about ``what``."""
+    """:func:`~pytest_scriptum.spec.parse_path`, its ValueError as an Invalid about ``what``."""
     try:
-        return parse_dotted_path(path)
+        return parse_path(path)
     except ValueError as exc:
         raise Invalid(f"{what}: {exc}") from None
 

@@ -17,7 +17,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
-from kit import EXAMPLE_SUITE, REPO
+from kit.constants import EXAMPLE_SUITE, REPO
 
 pytestmark = pytest.mark.slow
 

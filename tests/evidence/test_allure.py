@@ -9,7 +9,8 @@ import pytest
 from kit.evidence import AllureResults, labels, read_allure
 
 PATTERN = "https://tracker.invalid/browse/{}"
-CANDIDATE, VERIFICATION = "candidate v2", "verification v1 (rollback from v2)"
+CANDIDATE, VERIFICATION = "calc v2 (candidate)", "calc v1 (verification of v2)"
+PROMOTION = "calc v2 (promotion gate)"
 
 
 def _run(suite: pytest.Pytester, *extra: str, xdist: bool = False) -> AllureResults:
@@ -33,6 +34,9 @@ def _run(suite: pytest.Pytester, *extra: str, xdist: bool = False) -> AllureResu
 def _check_smoke_results(allure: AllureResults) -> None:
     failed = allure.one("test_big_sum", CANDIDATE)
     assert failed["status"] == "failed"
+    # Allure 3's default tree is built from titlePath: the run's node first; the name has the version.
+    assert failed["titlePath"] == [CANDIDATE, "test_calc.py"]
+    assert failed["name"] == "test_big_sum · v2"
     assert labels(failed)["scriptum.script"] == "calc"
     assert labels(failed)["scriptum.version"] == "2"
     assert {"type": "issue", "url": PATTERN.format("INC-77"), "name": "incident INC-77"} in failed["links"]
@@ -51,7 +55,7 @@ def _check_smoke_results(allure: AllureResults) -> None:
         ("2", "enrich", "COMPLETED"),
     ]
     mismatches = json.loads(allure.attachment(failed, "mismatches"))
-    assert [(m["path"], m["expected"], m["actual"]) for m in mismatches] == [("$.sum", 50, 49)]
+    assert [(m["path"], m["expected"], m["actual"]) for m in mismatches] == [("/sum", 50, 49)]
     diff = allure.attachment(failed, "diff")
     assert '-  "sum": 50' in diff and '+  "sum": 49' in diff
     steps = failed["steps"]
@@ -73,13 +77,16 @@ def _check_smoke_results(allure: AllureResults) -> None:
     # The verification re-run wrote its own results into the same directory, kept apart.
     verified = allure.one("test_big_sum", VERIFICATION)
     assert verified["status"] == "passed"
+    assert verified["titlePath"] == [VERIFICATION, "test_calc.py"]
+    assert verified["name"] == "test_big_sum · v1 verification"
     assert labels(verified)["scriptum.version"] == "1"
     assert verified["historyId"] != failed["historyId"]  # not folded into one test as a retry
     assert json.loads(allure.attachment(verified, "output"))["sum"] == 50
 
 
 def _check_session_results(allure: AllureResults) -> None:
-    rollback = allure.one("scriptum rollback calc v2 -> v1", "scriptum promotion")
+    rollback = allure.one("scriptum rollback calc v2 -> v1", PROMOTION)
+    assert rollback["titlePath"] == [PROMOTION, "rollback"]
     assert rollback["status"] == "passed"
     assert labels(rollback)["scriptum.rollback.status"] == "rolled_back_verified"
     assert "rolled_back_verified" in rollback["statusDetails"]["message"]
@@ -131,7 +138,8 @@ def test_passing_gate_writes_no_rollback_result(suite: pytest.Pytester) -> None:
     assert result.ret == 0, result.stdout.str()
     allure = read_allure(suite.path / "allure")
     assert not [r for r in allure.results if r["name"].startswith("scriptum rollback")]
-    gate = allure.one("scriptum gate calc v1: pass", "scriptum promotion")
+    gate = allure.one("scriptum gate calc v1: pass", "calc v1 (promotion gate)")
+    assert gate["titlePath"] == ["calc v1 (promotion gate)", "gate"]
     assert gate["status"] == "passed"
     assert "links" not in gate or gate["links"] == []  # no incident given, no link
     assert "scriptum.rollback.status=not_needed" in (allure.directory / "environment.properties").read_text()

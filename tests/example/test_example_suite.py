@@ -11,8 +11,8 @@ import re
 import pytest
 from kit import EXAMPLE_SUITE, copy_example_suite, outcomes
 
-# A README row of the v4 table: | `smoke/...::test_x` ... | ... | `$.total: expected 12480.0, got 12.0`, ...
-_REGRESSION_ROW = re.compile(r"^\| `(smoke/[^`]+::[^`]+)`.*`\$\.total: expected (\S+), got (\S+)`")
+# A README row of the v4 table: | `smoke/...::test_x` ... | ... | `/total: expected 12480.0, got 12.0`, ...
+_REGRESSION_ROW = re.compile(r"^\| `(smoke/[^`]+::[^`]+)`.*`/total: expected (\S+), got (\S+)`")
 
 
 def regression_cases() -> dict[str, tuple[str, str]]:
@@ -62,7 +62,7 @@ def test_v4_fails_exactly_the_readme_regression_cases_and_rolls_back(suite: pyte
         result.stdout.fnmatch_lines(
             [
                 "smoke expectation failed: invoice-parser v4, thread *",
-                f"  $.total: expected {expected}*, got {got}",
+                f"  /total: expected {expected}*, got {got}",
             ]
         )
     result.stdout.fnmatch_lines(
@@ -86,6 +86,6 @@ def test_v4_over_http_under_xdist_fails_the_same_cases(suite: pytest.Pytester) -
     assert {outcome for nodeid, outcome in found.items() if nodeid not in cases} == {"passed"}
     result.stdout.fnmatch_lines([f"*{len(cases)} failed, {len(found) - len(cases)} passed*"])
     for expected, got in cases.values():
-        result.stdout.fnmatch_lines([f"  $.total: expected {expected}*, got {got}"])
+        result.stdout.fnmatch_lines([f"  /total: expected {expected}*, got {got}"])
     result.stdout.fnmatch_lines(["verdict: FAIL - *", "rollback: disabled*"])
     assert result.ret == 1

@@ -67,7 +67,9 @@ class AllureResults:
     results: list[dict[str, Any]]
 
     def named(self, name: str) -> list[dict[str, Any]]:
-        return [r for r in self.results if r["name"] == name]
+        """Results named ``name``: a session result's name, or a smoke test's pytest name (its
+        Allure name adds the version: ``test_x · v2``, ``test_x · v1 verification``)."""
+        return [r for r in self.results if r["name"] == name or r["name"].startswith(f"{name} · v")]
 
     def one(self, name: str, parent_suite: str) -> dict[str, Any]:
         found = [r for r in self.named(name) if labels(r).get("parentSuite") == parent_suite]

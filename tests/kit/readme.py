@@ -18,6 +18,8 @@ Every block is fenced, and its info string says what it is:
 - ```` ```python run ```` — a Python snippet run in the tutorial project after its console blocks.
 - ```` ```yaml ci=github ```` / ```` ```yaml ci=gitlab ```` — a CI recipe: parsed, and its pytest
   command run in a copy of the example suite against a server started for it.
+- ```` ```yaml ci=github-sharded ```` / ```` ```yaml ci=gitlab-sharded ```` — a sharded gate's
+  recipe: every shard job's commands, then the merge job's, against one server.
 - ```` ```text module-map ```` — the module map, checked by ``test_layout.py``.
 
 A block of any other kind, or an indented (unfenced) code block, fails
@@ -36,7 +38,7 @@ from kit.constants import REPO
 README = REPO / "README.md"
 
 _FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-KINDS = ("file", "console", "python run", "ci", "module-map")
+KINDS = ("file", "console", "python run", "ci", "ci-sharded", "module-map")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Block:
             return "console"
         if self.lang == "python" and self.flags == ("run",):
             return "python run"
+        if self.lang == "yaml" and self.attrs.get("ci", "").endswith("-sharded"):
+            return "ci-sharded"
         if self.lang == "yaml" and "ci" in self.attrs:
             return "ci"
         if self.lang == "text" and self.flags == ("module-map",):

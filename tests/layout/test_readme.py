@@ -267,3 +267,65 @@ def test_the_hand_started_server_answers_the_readme_calls(tmp_path: Path) -> Non
             proc.wait(timeout=30)
     assert ran >= 2
     assert proc is not None and proc.returncode == 0, "the server did not stop cleanly on SIGTERM"
+
+
+def _gha(text: str, values: dict[str, str]) -> str:
+    """A GitHub Actions expression-substituted string: ``${{ matrix.shard }}`` -> ``values[...]``."""
+    return re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: values[m.group(1)], text)
+
+
+@pytest.mark.parametrize("block", _of("ci-sharded"), ids=lambda b: b.attrs["ci"])
+def test_sharded_ci_recipes_gate_once(
+    block: Block, example: Path, tmp_path: Path, server: DevServerProcess
+) -> None:
+    """Each shard job's commands run as the matrix would run them, one after the other against one
+    server; then the merge job's command. Installation lines are the CI image's business."""
+    recipe = yaml.safe_load(block.body)
+    env = {**_base_env(tmp_path), **_overrides(server)}
+    if block.attrs["ci"] == "github-sharded":
+        smoke, gate = recipe["jobs"]["smoke"], recipe["jobs"]["gate"]
+        assert gate["needs"] == "smoke" and gate["if"] == "always()"
+        shards = smoke["strategy"]["matrix"]["shard"]
+        (shard_run,) = [step["run"] for step in smoke["steps"] if step.get("run", "").startswith("pytest ")]
+        (merge_run,) = [step["run"] for step in gate["steps"] if "scriptum-gate" in step.get("run", "")]
+        for shard in shards:
+            command = _gha(shard_run, {"matrix.shard": str(shard), "inputs.candidate": "4"})
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=example, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, f"{block.where} shard {shard}: {done.stdout[-3000:]}"
+        # actions/download-artifact with merge-multiple: every shard's evidence/ into shards/
+        (example / "shards").mkdir()
+        for bundle in (example / "evidence").glob("shard-*.json"):
+            shutil.copy(bundle, example / "shards" / bundle.name)
+        merge = merge_run
+    else:
+        smoke, gate = recipe["smoke"], recipe["gate"]
+        assert gate["needs"] == ["smoke"] and gate["when"] == "always"
+        lines = [line for line in smoke["script"] if not line.startswith("pip install")]
+        for index in range(1, smoke["parallel"] + 1):
+            shard_env = {
+                **env,
+                "CI_NODE_INDEX": str(index),
+                "CI_NODE_TOTAL": str(smoke["parallel"]),
+                "CANDIDATE": "4",
+            }
+            done = subprocess.run(
+                ["bash", "-c", "set -e\n" + "\n".join(lines)],
+                cwd=example,
+                env=shard_env,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, f"{block.where} shard {index}: {done.stdout[-3000:]}"
+        (merge,) = [line for line in gate["script"] if "scriptum-gate" in line]
+    done = subprocess.run(
+        ["bash", "-c", merge], cwd=example, env=env, capture_output=True, text=True, timeout=600
+    )
+    # v4 is the example's regression: one rollback for the whole matrix, verified -> exit 1.
+    assert done.returncode == 1, f"{block.where}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+    history = [line for line in done.stdout.splitlines() if "rollback:" in line]
+    assert any("rolled_back_verified" in line for line in history), done.stdout[-3000:]
+    assert (example / "evidence" / "scriptum.json").is_file() and (
+        example / "evidence" / "junit.xml"
+    ).is_file()

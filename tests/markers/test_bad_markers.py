@@ -56,7 +56,7 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         "def test_bad_regex():\n    pass\n",
         "test_bad_regex",
         "smoke_expect",
-        "bad regex for 'id': *",
+        "bad regex for '/id': *",
     ),
     "test_bad_path": (
         '@pytest.mark.smoke_input({"kind": "full"})\n'
@@ -72,7 +72,7 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         "def test_bad_approx_path():\n    pass\n",
         "test_bad_approx_path",
         "smoke_expect",
-        "approx path 'totl' is not in the expected output",
+        "approx path '/totl' is not in the expected output",
     ),
     "test_bad_empty_glob": (
         '@pytest.mark.smoke_cases("no_cases/*.json")\ndef test_empty_glob():\n    pass\n',
@@ -119,7 +119,10 @@ def test_bad_markers_are_collection_errors_naming_test_marker_and_file(pytester:
     assert result.ret == pytest.ExitCode.INTERRUPTED
     for stem, (_, test, marker, problem) in CASES.items():
         result.stdout.fnmatch_lines(
-            [f"*_ ERROR collecting {stem}.py _*", f"{test} ({stem}.py): @pytest.mark.{marker}: {problem}"]
+            [
+                f"*_ ERROR collecting {stem}.py _*",
+                f"{stem}.py:4: {test} ({stem}.py): @pytest.mark.{marker}: {problem}",
+            ]
         )
     result.stdout.fnmatch_lines(["*'smoke_inputs' not found in `markers` configuration option*"])
     output = result.stdout.str() + result.stderr.str()
@@ -127,3 +130,51 @@ def test_bad_markers_are_collection_errors_naming_test_marker_and_file(pytester:
     assert "Traceback" not in output
     assert "pytest_scriptum" not in output  # no frame of the plugin's own code
     assert "test_good_marker.py" not in output  # the good file collected cleanly
+
+
+MANY_MISTAKES = """
+import pytest
+
+
+@pytest.mark.smoke_input({"kind": "small"})
+@pytest.mark.smoke_expect({"n": 1}, matches="exact")
+def test_one():
+    pass
+
+
+def test_plain():
+    pass
+
+
+@pytest.mark.scriptum("shop", retries=3)
+@pytest.mark.smoke_input({"kind": "small"})
+def test_two():
+    pass
+
+
+class TestGroup:
+    @pytest.mark.smoke_input({"kind": "full"})
+    @pytest.mark.smoke_expect(regex={"id": "INV-(["})
+    def test_three(self):
+        pass
+"""
+
+
+def test_every_mistake_of_a_module_in_one_collection_run_with_its_line(pytester: pytest.Pytester) -> None:
+    write_shop_seed(pytester.path / "seed")
+    write_smoke_ini(pytester, script=SHOP, scriptum_version="3")
+    pytester.makepyfile(test_many=MANY_MISTAKES, test_good_marker=GOOD)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(errors=1)  # one collection error for the file, listing all three
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR collecting test_many.py _*",
+            "3 marker mistakes in test_many.py:",
+            "test_many.py:4: test_one (test_many.py): @pytest.mark.smoke_expect: unknown argument 'matches'*",
+            "test_many.py:14: test_two (test_many.py): @pytest.mark.scriptum: unknown argument 'retries'*",
+            "test_many.py:21: TestGroup::test_three (test_many.py): @pytest.mark.smoke_expect: bad regex*",
+        ]
+    )
+    output = result.stdout.str()
+    assert "test_plain" not in output.split("short test summary")[0].split("ERROR collecting")[1]
+    assert "Traceback" not in output and "INTERNALERROR" not in output

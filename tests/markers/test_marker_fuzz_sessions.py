@@ -251,4 +251,5 @@ def test_found_by_fuzzing_a_timeout_over_the_platform_limit(
 
     option = pytester.runpytest(*platform.args("--scriptum-timeout=5000", version=3))
     assert option.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--scriptum-timeout" in option.stderr.str() and "<= 3600" in option.stderr.str()
+    # The option's own bound (the wording is the options table's).
+    assert "--scriptum-timeout" in option.stderr.str() and "3600" in option.stderr.str()

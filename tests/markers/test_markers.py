@@ -100,8 +100,9 @@ def test_inline_input_and_expectation(suite: pytest.Pytester) -> None:
     assert spec.input == {"text": "hi", "n": [1, 2]}  # tuples become JSON arrays
     assert spec.expect.output == {"total": 1.5}
     assert spec.expect.match == "exact"
-    assert spec.expect.approx == {"total": 0.01}
-    assert spec.expect.regex is not None and spec.expect.regex["lines.0.sku"].pattern == "[A-Z]+"
+    # Paths are kept as JSON Pointers, whichever form was written (here the dotted one).
+    assert spec.expect.approx == {"/total": 0.01}
+    assert spec.expect.regex is not None and spec.expect.regex["/lines/0/sku"].pattern == "[A-Z]+"
     assert spec.options == ScriptumOptions()
     assert spec.case is None
     assert smoke_spec(items["test_plain"]) is None
@@ -338,15 +339,15 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "input-nan",
         "@pytest.mark.smoke_input({'a': [float('nan')]})",
         "smoke_input",
-        "$.a[0]: nan is not a JSON number (NaN and infinity are not JSON)",
+        "/a/0: nan is not a JSON number (NaN and infinity are not JSON)",
     ),
     (
         "input-set",
         "@pytest.mark.smoke_input({'a': {1, 2}})",
         "smoke_input",
-        "$.a: set {1, 2} is not a JSON value (use dict, list, str, int, float, bool or None)",
+        "/a: set {1, 2} is not a JSON value (use dict, list, str, int, float, bool or None)",
     ),
-    ("input-int-key", "@pytest.mark.smoke_input({1: 2})", "smoke_input", "$: object key 1 is not a string"),
+    ("input-int-key", "@pytest.mark.smoke_input({1: 2})", "smoke_input", "object key 1 is not a string"),
     (
         "input-no-args",
         "@pytest.mark.smoke_input()",
@@ -363,7 +364,7 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "schema-invalid",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(schema={'type': 12})",
         "smoke_expect",
-        "schema is not a valid JSON Schema: 12 is not valid under any of the given schemas at ['type']",
+        "schema is not a valid JSON Schema: 12 is not valid under any of the given schemas at /type",
     ),
     (
         "schema-file-missing",
@@ -387,14 +388,27 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "bad-regex",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(regex={'a': '('})",
         "smoke_expect",
-        "bad regex for 'a': missing ) at position 1",
+        "bad regex for '/a': missing ) at position 1",
     ),
     (
         "bad-regex-path",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(regex={'a..b': 'x'})",
         "smoke_expect",
-        "regex: bad path 'a..b': empty segment "
-        "(paths are dotted keys like 'totals.amount' or 'lines.0.price')",
+        "regex: bad path 'a..b': empty segment (paths are JSON Pointers like '/totals/amount' or "
+        "'/lines/0/price' (RFC 6901: '~1' is a '/' and '~0' a '~' inside a key; '' is the whole output); "
+        "the dotted 'lines.0.price' is read too)",
+    ),
+    (
+        "bad-pointer-escape",
+        "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(regex={'/a~2b': 'x'})",
+        "smoke_expect",
+        "regex: bad path '/a~2b': '~' must be followed by 0 or 1 (paths are JSON Pointers",
+    ),
+    (
+        "regex-path-twice",
+        "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(regex={'/a/0': 'x', 'a.0': 'y'})",
+        "smoke_expect",
+        "regex path '/a/0' is given twice",
     ),
     (
         "approx-without-output",
@@ -412,13 +426,13 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "approx-path-not-in-output",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect({'a': 1}, approx={'b': 0.1})",
         "smoke_expect",
-        "approx path 'b' is not in the expected output",
+        "approx path '/b' is not in the expected output",
     ),
     (
         "approx-path-not-a-number",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect({'a': ['x']}, approx={'a.0': 0.1})",
         "smoke_expect",
-        "approx path 'a.0' leads to 'x' there, not a number",
+        "approx path '/a/0' leads to 'x' there, not a number",
     ),
     (
         "status-unknown",
@@ -676,7 +690,7 @@ def test_smoke_spec_raises_marker_error_on_bad_items(
             smoke_spec(item)
         problems[item.name] = str(info.value)
     assert re.match(
-        r"test_bad_input \(test_smoke.py\): @pytest.mark.smoke_input: \$.a: object ",
+        r"test_bad_input \(test_smoke.py\): @pytest.mark.smoke_input: \/a: object ",
         problems["test_bad_input"],
     )
     assert problems["test_expect_alone"].endswith(

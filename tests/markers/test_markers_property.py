@@ -30,6 +30,8 @@ from pytest_scriptum.markers import (
     ScriptumOptions,
     SmokeCase,
     parse_dotted_path,
+    parse_path,
+    pointer,
 )
 from pytest_scriptum.markers.arguments import expectation_from, glob_from, input_from, options_from
 from pytest_scriptum.markers.cases import load_cases
@@ -310,11 +312,17 @@ def test_case_files(base: Path, files: list[str | bytes], glob: str) -> None:
 
 
 @settings(deadline=None)
-@given(st.text(max_size=12) | st.integers() | st.none())
-def test_dotted_paths_parse_or_raise_value_error(path: object) -> None:
+@given(st.text(max_size=12) | st.text(alphabet="/~01a.", max_size=8) | st.integers() | st.none())
+def test_paths_parse_or_raise_value_error(path: object) -> None:
+    """Any value is a JSON Pointer, a dotted path, or a ValueError that says "path"; a parsed path
+    prints back as the pointer it is (the one notation of messages), or as its dotted source."""
     try:
-        segments = parse_dotted_path(path)
+        segments = parse_path(path)
     except ValueError as error:
         assert "path" in str(error)
     else:
-        assert ".".join(segments) == path and all(segments)
+        assert isinstance(path, str)
+        if path == "" or path.startswith("/"):
+            assert pointer(segments) == path
+        else:
+            assert ".".join(segments) == path and all(segments)

@@ -6,6 +6,7 @@ tests/rollback/test_gate_rollback.py; the servers with renumbered fields are the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -14,7 +15,7 @@ from kit.fake_platform import FakePlatform, bundled, history
 
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
-from pytest_scriptum.preflight import Preflight, fingerprint, run_preflight
+from pytest_scriptum.preflight import FINGERPRINT_KEY_ENV, Preflight, fingerprint, run_preflight
 
 HINT = "the server's field numbers differ from the bundled descriptors; enable server reflection"
 API = "0. platform speaks the API the plugin uses"
@@ -255,16 +256,56 @@ def test_values_never_reach_the_result_only_keys_and_fingerprints() -> None:
     platform = FakePlatform(
         tenant_env={"API_KEY": "sk-tenant-secret-1"}, overlay={"MODEL": "overlay-secret-2", "EMPTY": ""}
     )
-    result = preflight(platform, require_env=("API_KEY",))
+    seen: list[dict[str, str]] = []
+    key = "k" * 32
+    environ = {FINGERPRINT_KEY_ENV: key}
+    result = preflight(
+        platform, require_env=("API_KEY",), environ=environ, on_env=lambda env: seen.append(dict(env))
+    )
     assert result.ok
     assert result.overlay == {
-        "MODEL": hashlib.sha256(b"overlay-secret-2").hexdigest(),
-        "EMPTY": hashlib.sha256(b"").hexdigest(),
+        "MODEL": hmac.new(key.encode(), b"overlay-secret-2", hashlib.sha256).hexdigest(),
+        "EMPTY": hmac.new(key.encode(), b"", hashlib.sha256).hexdigest(),
     }
-    assert fingerprint("overlay-secret-2") == result.overlay["MODEL"]
+    assert fingerprint("overlay-secret-2", key.encode()) == result.overlay["MODEL"]
+    assert result.as_dict()["fingerprints"] == {"algorithm": "hmac-sha256", "key": FINGERPRINT_KEY_ENV}
     text = repr(result) + json.dumps(result.as_dict())
-    for value in ("sk-tenant-secret-1", "overlay-secret-2"):
+    for value in ("sk-tenant-secret-1", "overlay-secret-2", key):
         assert value not in text
+    # The session's redactor is shown both env mappings it read (it keeps the secret ones).
+    assert seen == [{"API_KEY": "sk-tenant-secret-1"}, {"MODEL": "overlay-secret-2", "EMPTY": ""}]
+
+
+def test_a_low_entropy_value_cannot_be_found_by_hashing_candidates() -> None:
+    """DESIGN section 4: fingerprints are keyed; without SCRIPTUM_FINGERPRINT_KEY every session
+    draws its own key, so hashing likely values (m1, m2, ...) finds nothing and two sessions'
+    fingerprints of one value differ."""
+    platform = FakePlatform(overlay={"MODEL": "m1"})
+    first = preflight(platform, environ={}).overlay["MODEL"]
+    second = preflight(platform, environ={}).overlay["MODEL"]
+    assert first != second
+    candidates = [f"{prefix}{n}" for prefix in ("m", "M", "model-", "gpt-") for n in range(100)]
+    digests = {
+        algorithm(candidate.encode()).hexdigest()
+        for candidate in candidates
+        for algorithm in (hashlib.sha256, hashlib.sha1, hashlib.md5, hashlib.sha512, hashlib.blake2b)
+    }
+    digests |= {hmac.new(b"", c.encode(), hashlib.sha256).hexdigest() for c in candidates}
+    assert "m1" in candidates and hashlib.sha256(b"m1").hexdigest() in digests
+    assert first not in digests and second not in digests
+    assert preflight(platform, environ={}).as_dict()["fingerprints"]["key"] == "session"
+
+
+def test_a_shared_fingerprint_key_gives_comparable_fingerprints_and_must_be_long() -> None:
+    platform = FakePlatform(overlay={"MODEL": "m1"})
+    environ = {FINGERPRINT_KEY_ENV: "team-wide-fingerprint-key-2026"}
+    assert preflight(platform, environ=environ).overlay == preflight(platform, environ=environ).overlay
+    short = preflight(platform, environ={FINGERPRINT_KEY_ENV: "short"})
+    assert not short.ok
+    assert short.failure == (
+        "2. script overlay recorded: SCRIPTUM_FINGERPRINT_KEY is shorter than 16 characters"
+    )
+    assert short.overlay == {}
 
 
 # --- the platform itself ----------------------------------------------------------------------

@@ -37,7 +37,7 @@ SMALL_INVOICE = {
         ],
         "balanced": True,
     },
-    approx={"total": 0.005},
+    approx={"/total": 0.005},
 )
 def test_prod_smoke(smoke_thread: ThreadResult) -> None:
     """The runbook's pinned smoke run (`thread run --input @./smoke/prod_smoke.json --env`).
@@ -114,7 +114,7 @@ def test_total_from_lines_approx() -> None:
 
 
 @pytest.mark.smoke_input({"text": "Invoice: inv-2004\nCurrency: gbp\nLine: EBOOK-PY x1 9.99\nTotal: 9.99\n"})
-@pytest.mark.smoke_expect(regex={"invoice_no": "INV-[0-9]{4}", "currency": "[A-Z]{3}", "lines.0.sku": r"\S+"})
+@pytest.mark.smoke_expect(regex={"/invoice_no": "INV-[0-9]{4}", "/currency": "[A-Z]{3}", "/lines/0/sku": r"\S+"})
 def test_identifiers_normalised_regex() -> None:
     """Invoice number and currency come out upper-case whatever the text used."""
 
