@@ -73,6 +73,11 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "tests": [test.as_dict() for test in outcome.tests],
         "rollback": outcome.rollback.as_dict() if outcome.rollback is not None else None,
         "selection": outcome.selection.as_dict() if outcome.selection is not None else None,
+        "journal": dict(outcome.journal) if outcome.journal is not None else None,
+        "hook_errors": [error.as_dict() for error in outcome.hook_errors],
+        "concurrency": dict(outcome.concurrency) if outcome.concurrency is not None else None,
+        "shard": dict(outcome.shard) if outcome.shard is not None else None,
+        "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
     }
     if redactor is None:
         return bundle
