@@ -106,9 +106,10 @@ def test_throttled_runs_back_the_limit_off_and_end_passed(
     record = _concurrency(bundle)
     assert record["backoffs"] >= 1 and record["pushbacks"] == stats.runs_throttled
     # After the first throttle the client kept at most K + 1 runs in flight (its own count: a run
-    # waiting out a retry hint included), and its limit fell below where it started.
+    # waiting out a retry hint included). The limit's final value is not bounded by K: once the
+    # platform stops pushing back (the last runs settle) the limit probes upwards again, as AIMD
+    # does; what must hold is the number of runs in flight, above and on the server.
     assert 1 <= record["max_reached_after_backoff"] <= k + 1
-    assert record["final"] <= k + 1
 
 
 def test_a_number_fixes_the_limit_and_nothing_adapts(
