@@ -40,6 +40,7 @@ from pytest_scriptum._options import ScriptumConfig, from_environment
 from pytest_scriptum._session.journal import JournalEntry, journal_path
 from pytest_scriptum._session.resources import SessionResources, remote_connection
 from pytest_scriptum._session.shard_set import ShardSet, ShardSetError, check_shards, parse_age
+from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum._session.verification import Rerun
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence._files import write_atomic
@@ -128,6 +129,9 @@ class _Merge:
         )
         self.journal: JournalEntry | None = None
         self.resources: SessionResources | None = None
+        # SIGINT/SIGTERM as in a gated session (DESIGN section 3): held while the merge decides,
+        # rolls back and verifies; the verification child's group is stopped on a signal.
+        self.interruption = Interruption()
 
     def preflight_seen(self) -> tuple[int | None, int | None]:
         """(active version, rollback target) as the shards' preflight saw them (the first shard's;
@@ -177,6 +181,7 @@ class _Merge:
                 if self.args.junitxml
                 else None,
                 alluredir=self.args.alluredir.resolve() if self.args.alluredir else None,
+                interruption=self.interruption,
             ).run()
 
         def before_change(plan: RollbackPlan) -> None:
@@ -192,6 +197,7 @@ class _Merge:
             allowed=lambda plan: None,
             active_at_preflight=active,
             before_change=before_change,
+            interrupted=self.interruption.signal_name,
         )
         if self.journal is not None:
             self.journal = self.journal.closed("closed", result.status)
@@ -254,76 +260,88 @@ def merge(argv: Sequence[str], env: Mapping[str, str], out: Any = sys.stdout) ->
     except ValueError as exc:  # an environment variable the options table refuses
         print(f"scriptum-gate: {exc}", file=out)
         return 4  # pytest's usage error
+    restore_signals = run.interruption.install()
     try:
-        config = _gate_config(run.first)
-        counts = _counts(shards.tests)
-        verdict = evaluate(counts, config)
-        rollback: RollbackResult | None = None
-        if verdict.decision == "fail":
-            try:
-                rollback = run.roll_back(verdict)
-            except _Refused as exc:
-                verdict = Verdict("inconclusive", f"gate failed but cannot roll back: {exc}", counts, config)
-        elif verdict.decision == "pass":
-            rollback = RollbackResult(
-                mode=args.rollback,
-                status="not_needed",
-                message="the gate passed",
-                script=shards.script,
-                from_version=shards.candidate_version,
-                to_version=run.preflight_seen()[1],
-                incident=run.cfg.incident,
-            )
-        exit_code = session_exit_code(
-            decision=verdict.decision,
-            rollback_code=rollback.exit_code if rollback is not None else None,
-            pytest_status=0,
-            interrupted=False,
-            other_tests_failed=False,
-        )
-        evidence: dict[str, str] = {}
-        if args.evidence is not None:
-            evidence["bundle"] = str(args.evidence.resolve())
-        if args.junitxml is not None:
-            evidence["junit"] = str(args.junitxml.resolve())
-        if args.alluredir is not None:
-            evidence["allure"] = str(args.alluredir.resolve())
-        if run.journal is not None:
-            evidence["journal"] = run.journal.path
-        outcome = SessionOutcome(
-            script=shards.script,
-            candidate_version=shards.candidate_version,
-            endpoint=shards.endpoint,
-            transport=str(run.first["transport"]),
-            started_at=started,
-            finished_at=utc_now(),
-            verdict=verdict,
-            exit_code=exit_code,
-            incident=run.cfg.incident,
-            rollback=rollback,
-            tests=tuple(_record(t) for t in shards.tests),
-            evidence=evidence,
-            journal=run.journal.as_dict() if run.journal is not None else None,
-            suite_nodeids=shards.suite_nodeids,
-            merged=True,
-        )
-        redactor = Redactor([run.cfg.token])
-        if args.evidence is not None:
-            bundle = build_bundle(outcome, redactor)
-            bundle["preflight"] = run.first["preflight"]
-            bundle["api"] = run.first["api"]
-            write_bundle(args.evidence, bundle)
-        if args.junitxml is not None:
-            _write_junit(args.junitxml, outcome, redactor)
-        if args.alluredir is not None:
-            allure.write_session_results(args.alluredir, outcome, redactor)
-        what = f"{shards.total} shards of {shards.script} v{shards.candidate_version}"
-        print(f"scriptum-gate merge: {what}", file=out)
-        for line in summary_lines(outcome, redactor):
-            print(line, file=out)
-        return exit_code
+        with run.interruption.holding():
+            return _decide(run, shards, args, started, out)
     finally:
+        restore_signals()
         run.close()
+
+
+def _decide(run: _Merge, shards: ShardSet, args: argparse.Namespace, started: str, out: Any) -> int:
+    """Evaluate the merged gate, roll back when it failed, write the evidence; the exit code."""
+    config = _gate_config(run.first)
+    counts = _counts(shards.tests)
+    verdict = evaluate(counts, config)
+    rollback: RollbackResult | None = None
+    if verdict.decision == "fail":
+        try:
+            rollback = run.roll_back(verdict)
+        except _Refused as exc:
+            verdict = Verdict("inconclusive", f"gate failed but cannot roll back: {exc}", counts, config)
+    elif verdict.decision == "pass":
+        rollback = RollbackResult(
+            mode=args.rollback,
+            status="not_needed",
+            message="the gate passed",
+            script=shards.script,
+            from_version=shards.candidate_version,
+            to_version=run.preflight_seen()[1],
+            incident=run.cfg.incident,
+        )
+    # A signal while deciding, and the platform was not changed: pytest's "interrupted" (2),
+    # as a gated session ends (DESIGN section 3); after the rollback call the rollback's status
+    # (interrupted, or what was read back) decides, with exit 21.
+    interrupted = run.interruption.signal_name() is not None and not (rollback is not None and rollback.sent)
+    exit_code = session_exit_code(
+        decision=verdict.decision,
+        rollback_code=rollback.exit_code if rollback is not None else None,
+        pytest_status=2 if interrupted else 0,
+        interrupted=interrupted,
+        other_tests_failed=False,
+    )
+    evidence: dict[str, str] = {}
+    if args.evidence is not None:
+        evidence["bundle"] = str(args.evidence.resolve())
+    if args.junitxml is not None:
+        evidence["junit"] = str(args.junitxml.resolve())
+    if args.alluredir is not None:
+        evidence["allure"] = str(args.alluredir.resolve())
+    if run.journal is not None:
+        evidence["journal"] = run.journal.path
+    outcome = SessionOutcome(
+        script=shards.script,
+        candidate_version=shards.candidate_version,
+        endpoint=shards.endpoint,
+        transport=str(run.first["transport"]),
+        started_at=started,
+        finished_at=utc_now(),
+        verdict=verdict,
+        exit_code=exit_code,
+        incident=run.cfg.incident,
+        rollback=rollback,
+        tests=tuple(_record(t) for t in shards.tests),
+        evidence=evidence,
+        journal=run.journal.as_dict() if run.journal is not None else None,
+        suite_nodeids=shards.suite_nodeids,
+        merged=True,
+    )
+    redactor = Redactor([run.cfg.token])
+    if args.evidence is not None:
+        bundle = build_bundle(outcome, redactor)
+        bundle["preflight"] = run.first["preflight"]
+        bundle["api"] = run.first["api"]
+        write_bundle(args.evidence, bundle)
+    if args.junitxml is not None:
+        _write_junit(args.junitxml, outcome, redactor)
+    if args.alluredir is not None:
+        allure.write_session_results(args.alluredir, outcome, redactor)
+    what = f"{shards.total} shards of {shards.script} v{shards.candidate_version}"
+    print(f"scriptum-gate merge: {what}", file=out)
+    for line in summary_lines(outcome, redactor):
+        print(line, file=out)
+    return exit_code
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ server's activation history), verifies with a real pytest re-run, and writes the
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ import pytest
 from kit import ORG, TOKEN, Platform, copy_example_suite
 from kit.constants import EXAMPLE_SUITE
 from kit.evidence import every_file, labels, read_allure, read_junit, read_valid_bundle
+from kit.interrupts import processes_with_env
 
+from pytest_scriptum._options import VERIFICATION_OPTIONS_ENV
 from pytest_scriptum.devserver import DevServerProcess
 
 MERGE = [sys.executable, "-m", "pytest_scriptum._session.merge", "merge"]
@@ -51,7 +54,9 @@ def run_shards(
     for index in indexes:
         bundle = suite.path / "evidence" / f"v{version}-shard-{index}.json"
         argv = platform.args(
-            f"--scriptum-shard={index}/3", "--scriptum-rollback=defer", f"--scriptum-evidence={bundle}",
+            f"--scriptum-shard={index}/3",
+            "--scriptum-rollback=defer",
+            f"--scriptum-evidence={bundle}",
             version=version,
         )
         result = suite.runpytest_subprocess(*argv, "-n", "2") if index == 2 else suite.runpytest(*argv)
@@ -73,7 +78,12 @@ def merge(
     }
     env.pop(without, None)
     return subprocess.run(
-        [*MERGE, *map(str, args)], cwd=suite.path, env=env, capture_output=True, text=True, timeout=300,
+        [*MERGE, *map(str, args)],
+        cwd=suite.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
     )
 
@@ -178,3 +188,59 @@ def test_refused_shard_sets_are_inconclusive_and_roll_nothing_back(
     )
     assert read_valid_bundle(out)["rollback"] is None
     assert platform.active() == 4 and not platform.rollbacks_in_history()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_the_merges_verification_stops_it_and_reports_the_state(
+    suite: pytest.Pytester, platform: Platform, sig: signal.Signals
+) -> None:
+    """As a gated session (issue 12): a CI cancel while the merge's verification re-run is in
+    flight stops the re-run's process group, reads the platform back, writes the evidence with
+    `interrupted`, and exits 21 — never a traceback, never an orphaned re-run."""
+    shards = run_shards(suite, platform, 4, (1, 2, 3))
+    runs_by_shards = platform.calls("CreateThread")
+    # Hold every run the verification starts: the moment to signal is "its first run arrived".
+    platform.set_faults(latency_ms=120_000, methods=["CreateThread"])
+    out = suite.path / "evidence" / "merged.json"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(suite.path),
+        "DODIL_TOKEN": TOKEN,
+        "SCRIPTUM_ENDPOINT": platform.grpc,
+        "SCRIPTUM_HTTP_URL": platform.http,
+        "SCRIPTUM_ORG_ID": ORG,
+    }
+    proc = subprocess.Popen(
+        [*MERGE, *map(str, shards), "--evidence", str(out)],
+        cwd=suite.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        platform.wait_for(
+            lambda stats: stats.calls.get("CreateThread", 0) > runs_by_shards,
+            "the merge's verification re-run reached the platform",
+            timeout_s=120,
+        )
+        options = next((suite.path / "evidence").glob("verification-v3.options.json"))
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 21, output
+    assert "Traceback" not in output
+    assert f"then {sig.name} stopped the session" in output
+    assert "exit code: 21" in output
+    assert platform.active() == 3 and len(platform.rollbacks_in_history()) == 1
+    merged = read_valid_bundle(out)
+    assert (merged["exit_code"], merged["rollback"]["status"], merged["rollback"]["active_after"]) == (
+        21,
+        "interrupted",
+        3,
+    )
+    assert merged["journal"]["state"] == "closed" and merged["journal"]["status"] == "interrupted"
+    # The re-run and everything in its process group are gone.
+    assert processes_with_env(VERIFICATION_OPTIONS_ENV, str(options)) == []
