@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -218,30 +217,10 @@ def _check_schema(schema: Any, label: str) -> dict[str, Any]:
         raise Invalid(f"{label} must be a JSON Schema object, got {short(schema)}")
     # Imported here: only a test with a schema or regex loads jsonschema and the regex engine, so a
     # session that selects no smoke test imports neither (DESIGN section 6).
-    from jsonschema import exceptions as jsonschema_exceptions
-    from jsonschema import validators as jsonschema_validators
-
     from pytest_scriptum.expect import ExpectationError, usable_validator
 
     checked = cast(dict[str, Any], json_value(schema))
-    with warnings.catch_warnings():
-        # An unknown "$schema" only warns in jsonschema; here it is a mistake worth an error.
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            validator = jsonschema_validators.validator_for(checked)
-        except DeprecationWarning:
-            raise Invalid(f"{label}: unknown $schema {short(checked.get('$schema'))}") from None
-        except Exception as exc:  # jsonschema raises assorted errors on odd "$schema" values
-            raise Invalid(f"{label}: unusable $schema: {type(exc).__name__}: {exc}") from None
-    try:
-        validator.check_schema(checked)
-    except jsonschema_exceptions.SchemaError as exc:
-        at = pointer(list(exc.path))
-        problem = exc.message + (f" at {at}" if at else "")
-        raise Invalid(f"{label} is not a valid JSON Schema: {problem}") from None
-    except Exception as exc:  # never let a jsonschema internal error escape as a traceback
-        raise Invalid(f"{label} is not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
-    try:  # what else can be found wrong without an output: $refs, formats, patterns
+    try:  # the one check of a schema without an output: $schema, validity, $refs, formats, patterns
         usable_validator(checked)
     except ExpectationError as exc:
         raise Invalid(f"{label}: {exc}") from None

@@ -48,7 +48,7 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         "def test_invalid_schema():\n    pass\n",
         "test_invalid_schema",
         "smoke_expect",
-        "schema is not a valid JSON Schema: *",
+        "schema: not a valid JSON Schema: *",
     ),
     "test_bad_regex": (
         '@pytest.mark.smoke_input({"kind": "full"})\n'

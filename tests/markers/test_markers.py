@@ -364,7 +364,7 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "schema-invalid",
         "@pytest.mark.smoke_input(1)\n@pytest.mark.smoke_expect(schema={'type': 12})",
         "smoke_expect",
-        "schema is not a valid JSON Schema: 12 is not valid under any of the given schemas at /type",
+        "schema: not a valid JSON Schema: 12 is not valid under any of the given schemas at /type",
     ),
     (
         "schema-file-missing",

@@ -8,43 +8,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kit import ORG, TOKEN, Platform, copy_example_suite
-from kit.constants import EXAMPLE_SUITE
+from kit import ORG, TOKEN, Platform
 from kit.evidence import every_file, labels, read_allure, read_junit, read_valid_bundle
 from kit.interrupts import processes_with_env
 
 from pytest_scriptum._options import VERIFICATION_OPTIONS_ENV
-from pytest_scriptum.devserver import DevServerProcess
 
 MERGE = [sys.executable, "-m", "pytest_scriptum._session.merge", "merge"]
 COUNTS = ("passed", "failed", "errors", "skipped", "critical_failed", "critical_undecided")
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    with DevServerProcess(
-        data_dir=tmp_path / "data", seed=EXAMPLE_SUITE / "seed", token=TOKEN, org=ORG
-    ) as proc:
-        proc.start()
-        remote = Platform(
-            proc.addresses.grpc, proc.addresses.http, token=TOKEN, org=ORG, script="invoice-parser"
-        )
-        try:
-            yield remote
-        finally:
-            remote.close()
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    copy_example_suite(pytester)
-    monkeypatch.setenv("DODIL_TOKEN", TOKEN)
-    return pytester
 
 
 def run_shards(
@@ -65,10 +40,9 @@ def run_shards(
     return paths
 
 
-def merge(
-    suite: pytest.Pytester, platform: Platform, *args: str | Path, without: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {
+def merge_env(suite: pytest.Pytester, platform: Platform) -> dict[str, str]:
+    """What the merge job has: the shards' platform and token in its environment, nothing else."""
+    return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(suite.path),
         "DODIL_TOKEN": TOKEN,
@@ -76,6 +50,12 @@ def merge(
         "SCRIPTUM_HTTP_URL": platform.http,
         "SCRIPTUM_ORG_ID": ORG,
     }
+
+
+def merge(
+    suite: pytest.Pytester, platform: Platform, *args: str | Path, without: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = merge_env(suite, platform)
     env.pop(without, None)
     return subprocess.run(
         [*MERGE, *map(str, args)],
@@ -202,14 +182,7 @@ def test_a_signal_during_the_merges_verification_stops_it_and_reports_the_state(
     # Hold every run the verification starts: the moment to signal is "its first run arrived".
     platform.set_faults(latency_ms=120_000, methods=["CreateThread"])
     out = suite.path / "evidence" / "merged.json"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(suite.path),
-        "DODIL_TOKEN": TOKEN,
-        "SCRIPTUM_ENDPOINT": platform.grpc,
-        "SCRIPTUM_HTTP_URL": platform.http,
-        "SCRIPTUM_ORG_ID": ORG,
-    }
+    env = merge_env(suite, platform)
     proc = subprocess.Popen(
         [*MERGE, *map(str, shards), "--evidence", str(out)],
         cwd=suite.path,
