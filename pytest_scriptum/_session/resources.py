@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
     from pytest_scriptum.client import ClientSettings
+    from pytest_scriptum.devserver import DevServerProcess
 
 __all__ = [
     "EMBEDDED_ORG",
@@ -154,19 +155,23 @@ class EmbeddedServer:
     def start_in_background(self) -> None:
         """Spawn the server in a thread and return at once (idempotent): pytest keeps collecting
         while the child starts (DESIGN section 6). ``wait`` joins it."""
+        # Imported here, in the calling (main) thread: a session that never starts the embedded
+        # server never loads it, and no module is imported (no logger created) in the launching
+        # thread while pytest's logging plugin iterates the logger registry.
+        from pytest_scriptum.devserver import DevServerProcess
+
         with self._lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._start, name="scriptum-embedded-start", daemon=True)
+                thread = threading.Thread(
+                    target=self._start, args=(DevServerProcess,), name="scriptum-embedded-start", daemon=True
+                )
                 thread.start()
                 self._thread = thread
 
-    def _start(self) -> None:
+    def _start(self, launcher: type[DevServerProcess]) -> None:
         try:
-            # Imported here: a session that never starts the embedded server never loads it.
-            from pytest_scriptum.devserver import DevServerProcess
-
             self._data_dir = Path(tempfile.mkdtemp(prefix="scriptum-embedded-"))
-            self._process = DevServerProcess(
+            self._process = launcher(
                 data_dir=self._data_dir, seed=self._seed, token=self.token, org=self.org, throwaway=True
             )
             addresses = self._process.start()

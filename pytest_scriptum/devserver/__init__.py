@@ -17,8 +17,30 @@ the caller's organization only. Not isolated: the file system, the network, CPU 
 state hidden where those checks do not look (see `_runtime`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._addresses import ServerAddresses
 from ._process import DevServerProcess, DevServerStartError
-from ._seed import SeedError
-from ._server import DevServer, ServerAddresses
+
+if TYPE_CHECKING:
+    from ._seed import SeedError
+    from ._server import DevServer
 
 __all__ = ["DevServer", "DevServerProcess", "DevServerStartError", "SeedError", "ServerAddresses"]
+
+
+def __getattr__(name: str) -> Any:
+    # The in-process server and the seed reader load grpc, uvicorn and lark; a plugin session that
+    # only launches the server as a child process (DevServerProcess) must not pay for them, nor
+    # import them in the thread that launches it (pytest iterates the logger registry meanwhile).
+    if name == "DevServer":
+        from ._server import DevServer
+
+        return DevServer
+    if name == "SeedError":
+        from ._seed import SeedError
+
+        return SeedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ._server import ServerAddresses
+from ._addresses import ServerAddresses
 
 __all__ = ["TOKEN_ENV", "DevServerProcess", "DevServerStartError"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from concurrent import futures
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -15,6 +14,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 
+from ._addresses import ServerAddresses
 from ._api import ScriptumApi
 from ._auth import Authenticator
 from ._faults import FaultInjector, StatsBook
@@ -34,14 +34,6 @@ _MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 _MAX_SEND_BYTES = 32 * 1024 * 1024
 # Server streams (WatchThread) hold a gRPC worker thread each while they wait for events.
 _MIN_GRPC_THREADS = 256
-
-
-@dataclass(frozen=True)
-class ServerAddresses:
-    """Where a started server listens."""
-
-    grpc: str  # "127.0.0.1:PORT"
-    http: str  # "http://127.0.0.1:PORT"
 
 
 def _host_port(host: str, port: int) -> str:
