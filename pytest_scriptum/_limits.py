@@ -16,6 +16,7 @@ __all__ = [
     "AUTO_CONCURRENCY_START",
     "DEFAULT_THREAD_TIMEOUT_S",
     "ENV_KEY",
+    "LARGE_OUTPUT_BYTES",
     "MAX_INCIDENT_CHARS",
     "MAX_OPTION_TEXT",
     "MAX_PATH_CHARS",
@@ -88,3 +89,8 @@ ours, small enough for any rate-limited platform to take."""
 AUTO_CONCURRENCY_CAP: Final = 64
 """``--scriptum-concurrency=auto``: the most thread runs one process keeps in flight, however
 well the platform keeps up (DESIGN section 6 "within a cap"); ours."""
+
+LARGE_OUTPUT_BYTES: Final = 1024 * 1024
+"""A thread output at least this large (bytes) is "large" (DESIGN section 6, memory): it is spooled
+to disk while no test has taken it, and receiving one makes freed large blocks go back to the
+operating system (``_memory``)."""

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
-from pytest_scriptum._limits import AUTO_CONCURRENCY_CAP, AUTO_CONCURRENCY_START
+from pytest_scriptum._limits import AUTO_CONCURRENCY_CAP, AUTO_CONCURRENCY_START, LARGE_OUTPUT_BYTES
+from pytest_scriptum._output_spool import OutputSpool
 from pytest_scriptum.client import ScriptumClient, ScriptumError
 from pytest_scriptum.client._errors import is_pushback
 from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
@@ -180,8 +182,9 @@ class ThreadResult:
     ``status`` is COMPLETED, FAILED, PAUSED or CANCELLED (PENDING/RUNNING never reach a test);
     ``error_code`` is the platform's machine-readable class of ``error`` ("SCRIPT_ERROR",
     "SCRIPT_DEADLINE", "SCRIPT_OUTPUT_INVALID", ...; "" when there is none); ``output`` is the
-    JSON-decoded ``output_data`` (None without output); ``duration_s`` is measured by the
-    platform; ``finished_at`` is the platform's clock in seconds since the epoch.
+    JSON-decoded ``output_data`` (None without output) and ``output_bytes`` its size in bytes;
+    ``duration_s`` is measured by the platform; ``finished_at`` is the platform's clock in
+    seconds since the epoch.
     """
 
     thread_id: str
@@ -197,6 +200,7 @@ class ThreadResult:
     request_id: str = ""
     input: Any = None
     finished_at: float | None = None  # platform clock, seconds since the epoch
+    output_bytes: int = 0
 
     @classmethod
     def from_record(cls, record: RunRecord, input: Any = None) -> ThreadResult:
@@ -217,6 +221,7 @@ class ThreadResult:
             request_id=thread.metadata.get("scriptum.request_id", ""),
             input=input,
             finished_at=thread.finished_at_ms / 1000.0 if thread.finished_at_ms else None,
+            output_bytes=result.output_total_bytes if result is not None else 0,
         )
 
     @property
@@ -568,6 +573,9 @@ class Dispatcher:
         # Keys whose result a test took: the run is forgotten (its output is the test's now, and a
         # session of thousands of runs must not hold every output here until it ends).
         self._taken: set[str] = set()
+        self._waiting: set[str] = set()  # keys whose test waits for the result now
+        self._spool = OutputSpool()
+        self._spooled: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -577,7 +585,7 @@ class Dispatcher:
             if self._closed or key in self._runs or key in self._taken:
                 return
             cancel = threading.Event()
-            future = self._pool.submit(self._run, request, cancel)
+            future = self._pool.submit(self._run, key, request, cancel)
             self._runs[key] = (future, cancel)
 
     def submit_all(self, requests: Iterable[tuple[str, RunRequest]]) -> None:
@@ -595,11 +603,15 @@ class Dispatcher:
         A result is handed out once: the dispatcher then forgets the run (KeyError after that)."""
         with self._lock:
             future, _ = self._runs[key]
+            self._waiting.add(key)
         try:
             result = future.result()
             with self._lock:
                 self._runs.pop(key, None)
                 self._taken.add(key)
+                spooled = self._spooled.pop(key, None)
+            if spooled is not None:
+                result = replace(result, output=self._spool.take(spooled))
             return result
         except CancelledError:
             raise RunCancelledError("run cancelled before it started") from None
@@ -607,6 +619,9 @@ class Dispatcher:
             if not future.done():  # interrupted while waiting, not the run's own exception
                 PinnedRunner._note_interruption(exc)
             raise
+        finally:
+            with self._lock:
+                self._waiting.discard(key)
 
     def run_inline(self, request: RunRequest) -> ThreadResult:
         """Run now in the calling thread (serial tests, imperative calls), within the limit."""
@@ -630,11 +645,21 @@ class Dispatcher:
             self._closed = True
         self.cancel_outstanding()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._spool.close()
 
-    def _run(self, request: RunRequest, cancel: threading.Event) -> ThreadResult:
+    def _run(self, key: str, request: RunRequest, cancel: threading.Event) -> ThreadResult:
         if cancel.is_set():
             raise RunCancelledError("run cancelled before it started")
-        return self._limited(request, cancel)
+        result = self._limited(request, cancel)
+        if result.output_bytes < LARGE_OUTPUT_BYTES or result.output is None:
+            return result
+        with self._lock:
+            if key in self._waiting or self._closed:
+                return result  # its test takes it now: writing it out would only cost time
+        path = self._spool.put(result.output)
+        with self._lock:
+            self._spooled[key] = path
+        return replace(result, output=None)
 
     def _limited(self, request: RunRequest, cancel: threading.Event | None) -> ThreadResult:
         slot = self.limit.acquire(cancel)

@@ -10,7 +10,7 @@ report without one is not a smoke test. The book classifies each phase with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
 import pytest
@@ -44,8 +44,10 @@ class ReportRecord:
     usage_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for the report attribute (the xdist channel serialises it)."""
-        return asdict(self)
+        """Plain data for the report attribute (the xdist channel serialises it): the fields that
+        differ from their defaults (pytest keeps every report until the session ends, three per
+        test, so a session of thousands carries only what says something)."""
+        return _non_default(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReportRecord:
@@ -175,3 +177,16 @@ class RecordBook:
             errored=tuple(nodeid for nodeid, e in entries.items() if e.outcome == "error"),
             pinned_runs=sum(e.ran_thread for e in entries.values()),
         )
+
+
+def _non_default(record: Any) -> dict[str, Any]:
+    """A dataclass's fields that differ from their defaults, nested dataclasses the same way."""
+    data: dict[str, Any] = {}
+    for spec in fields(record):
+        value = getattr(record, spec.name)
+        if spec.default is not MISSING and value == spec.default:
+            continue
+        if spec.default_factory is not MISSING and value == spec.default_factory():
+            continue
+        data[spec.name] = _non_default(value) if is_dataclass(value) else value
+    return data

@@ -43,8 +43,13 @@ def redact_report(report: pytest.TestReport | pytest.CollectReport, redactor: Re
         text = str(longrepr)
         if redactor.finds(text):
             report.longrepr = redactor.text(text)
-    report.sections = [(title, redactor.text(body)) for title, body in report.sections]
-    if isinstance(report, pytest.TestReport):
+    # Replaced only when something is masked: pytest keeps every report until the session ends,
+    # and a copy per report of thousands would be memory spent on nothing (DESIGN section 6).
+    if any(redactor.finds(body) for _, body in report.sections):
+        report.sections = [(title, redactor.text(body)) for title, body in report.sections]
+    if isinstance(report, pytest.TestReport) and any(
+        isinstance(value, str) and redactor.finds(value) for _, value in report.user_properties
+    ):
         report.user_properties = [
             (name, redactor.text(value) if isinstance(value, str) else value)
             for name, value in report.user_properties

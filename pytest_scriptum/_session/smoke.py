@@ -461,3 +461,15 @@ class SmokeTests:
                 self._count_attempt(item)
             record = self.record_of(item, call)
             replace(record, used=self.used(item, report)).attach(report)
+            if call.when == "teardown":
+                self._release_output(item)
+
+    @staticmethod
+    def _release_output(item: pytest.Item) -> None:
+        """After a test's last report: its run's output and steps have been checked, attached and
+        reported, and nothing reads them again (a rerun attempt runs its own thread), so it is not kept until
+        the session ends (DESIGN section 6: memory stays bounded by the outputs in use). The rest
+        of the result stays: it says the test ran a thread."""
+        result = item.stash.get(RESULT_KEY, None)
+        if result is not None and (result.output is not None or result.steps):
+            item.stash[RESULT_KEY] = replace(result, output=None, steps=())

@@ -122,6 +122,10 @@ class ClientBase(ABC):
         self._settings = settings
         self._sleep = sleep  # injected by tests to observe backoff without waiting
         self._aborter = AbortOnCancel()
+        # One streamed (over the unary cap) output is reassembled at a time per client: each costs
+        # about its own size in memory while it arrives, so a limit of 64 runs in flight must not
+        # mean 64 large outputs at once (DESIGN section 6). Smaller outputs are not held back.
+        self._output_stream_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(endpoint={self._settings.endpoint!r}, "

@@ -24,13 +24,15 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._limits import LARGE_OUTPUT_BYTES
+from .._memory import keep_large_blocks_returnable
 from ._errors import ScriptumError, cancelled_error
 from ._records import Step, Thread, ThreadOutput, enum_value
 
 if TYPE_CHECKING:
     from ._base import ClientBase
 
-__all__ = ["POLL_FIRST_S", "POLL_MAX_S", "reassemble", "result", "result_of", "watch"]
+__all__ = ["POLL_FIRST_S", "POLL_MAX_S", "OutputAssembly", "result", "result_of", "watch"]
 
 log = logging.getLogger("pytest_scriptum.client")
 
@@ -173,20 +175,43 @@ def _int(value: Any) -> int:
 
 
 def result(client: ClientBase, thread_id: str) -> ThreadOutput:
-    """GetThreadResult; the whole output, streamed when the unary answer was truncated."""
-    d = client._invoke("GetThreadResult", {"thread_id": thread_id})
-    data = _bytes(d.get("output_data"), "output_data", "GetThreadResult")
+    """The thread's whole result, in two documented steps so that a large output never arrives
+    twice or many at once (DESIGN section 6: memory stays bounded by the outputs in use):
+
+    1. ``GetThreadResult{metadata_only}``: steps, yields, the output's size and whether the unary
+       answer would be cut;
+    2. the output: ``GetThreadResult{output_only}`` when it fits the unary answer, else
+       ``StreamThreadResult`` (one streamed output at a time per client). An ``output_only``
+       answer that is cut after all (a platform whose metadata answer does not say so: the docs
+       do not promise it) is streamed too.
+    """
+    d = client._invoke("GetThreadResult", {"thread_id": thread_id, "metadata_only": True})
     total = _int(d.get("output_total_bytes"))
+    if total >= LARGE_OUTPUT_BYTES:
+        keep_large_blocks_returnable()
     streamed = bool(d.get("output_truncated", False))
+    if not streamed:
+        answer = client._invoke("GetThreadResult", {"thread_id": thread_id, "output_only": True})
+        streamed = bool(answer.get("output_truncated", False))
+        total = _int(answer.get("output_total_bytes")) or total
+        encoded = answer.pop("output_data", None)
+        del answer  # a cut answer's partial output must not stay alive while the whole one streams
     if streamed:
+        encoded = None
         timeout_s = max(client._settings.call_timeout_s, _MIN_STREAM_TIMEOUT_S)
-        data = client._retrying("StreamThreadResult", lambda: _stream_output(client, thread_id, timeout_s))
+        with client._output_stream_lock:
+            data = client._retrying(
+                "StreamThreadResult", lambda: _stream_output(client, thread_id, timeout_s)
+            )
         if total and len(data) != total:
             raise ScriptumError("DATA_LOSS", f"thread {thread_id}: the stream gave {len(data)} bytes, "
                                 f"GetThreadResult said output_total_bytes={total}", "StreamThreadResult")
-    elif total and len(data) != total:
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: output_data holds {len(data)} bytes of "
-                            f"output_total_bytes={total}, yet output_truncated is false", "GetThreadResult")
+    else:
+        data = _bytes(encoded, "output_data", "GetThreadResult")
+        if total and len(data) != total:
+            raise ScriptumError("DATA_LOSS", f"thread {thread_id}: output_data holds {len(data)} bytes "
+                                f"of output_total_bytes={total}, yet output_truncated is false",
+                                "GetThreadResult")
     return ThreadOutput(
         thread_id=d.get("thread_id", "") or thread_id,
         status=enum_value(d.get("status"), "THREAD_STATUS_"),
@@ -201,57 +226,75 @@ def result(client: ClientBase, thread_id: str) -> ThreadOutput:
 def _stream_output(client: ClientBase, thread_id: str, timeout_s: float) -> bytes:
     request = client._request("StreamThreadResult", {"thread_id": thread_id})
     stream = client._open_stream("StreamThreadResult", request, timeout_s)
-    meta: Mapping[str, Any] | None = None
-    chunks: list[Mapping[str, Any]] = []
+    output = OutputAssembly(thread_id)
     try:
         for message in stream:
-            if "meta" in message:
-                if meta is not None or chunks:
-                    raise ScriptumError("DATA_LOSS", f"thread {thread_id}: a second ThreadOutputMeta, or one "
-                                        "after the chunks", "StreamThreadResult")
-                meta = message["meta"]
-            elif "chunk" in message:
-                chunks.append(message["chunk"])
+            output.add(message)
     finally:
         stream.close()
-    return reassemble(thread_id, meta, chunks)
+    return output.data()
 
 
-def reassemble(thread_id: str, meta: Mapping[str, Any] | None, chunks: list[Mapping[str, Any]]) -> bytes:
-    """The output from StreamThreadResult's messages (dicts of proto field names), in chunk_index
-    order; DATA_LOSS unless the chunks are exactly 0..n-1, the last is_final, and the size (and the
-    digest, when the meta gives one) match the meta."""
-    method = "StreamThreadResult"
-    if meta is None:
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: the stream sent no ThreadOutputMeta", method)
-    by_index: dict[int, Mapping[str, Any]] = {}
-    for chunk in chunks:
-        index = _int(chunk.get("chunk_index"))
-        if index in by_index:
-            raise ScriptumError("DATA_LOSS", f"thread {thread_id}: chunk {index} arrived twice", method)
-        by_index[index] = chunk
-    missing = sorted(set(range(len(by_index))) - set(by_index))
-    if missing or (by_index and max(by_index) != len(by_index) - 1):
-        first = missing[0] if missing else len(by_index)
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: chunk {first} is missing", method)
-    expected_count = _int(meta.get("chunk_count"))
-    if "chunk_count" in meta and expected_count != len(by_index):
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: {len(by_index)} chunks arrived, the meta "
-                            f"announced {expected_count}", method)
-    finals = [i for i, c in by_index.items() if c.get("is_final")]
-    if by_index and finals != [len(by_index) - 1]:
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: the last chunk is not marked final "
-                            f"(final: {finals or 'none'})", method)
-    data = b"".join(_bytes(by_index[i].get("data"), f"chunk {i}", method) for i in range(len(by_index)))
-    total = _int(meta.get("output_total_bytes"))
-    if len(data) != total:
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: the chunks hold {len(data)} bytes, the meta "
-                            f"announced output_total_bytes={total}", method)
-    digest = meta.get("output_sha256", "")
-    if digest and hashlib.sha256(data).hexdigest() != str(digest).lower():
-        raise ScriptumError("DATA_LOSS", f"thread {thread_id}: the output's SHA-256 differs from the meta's",
-                            method)
-    return data
+class OutputAssembly:
+    """StreamThreadResult's messages (dicts of proto field names) put back together as they
+    arrive: each chunk is decoded on arrival and only its bytes are kept (never the transport's
+    base64 text of every chunk at once), so a streamed output costs about its own size.
+
+    ``data()`` is the output in ``chunk_index`` order; DATA_LOSS unless the meta came first and
+    once, the chunks are exactly 0..n-1, the last is_final, and the size (and the digest, when
+    the meta gives one) match the meta.
+    """
+
+    _METHOD = "StreamThreadResult"
+
+    def __init__(self, thread_id: str) -> None:
+        self._thread_id = thread_id
+        self._meta: Mapping[str, Any] | None = None
+        self._chunks: dict[int, bytes] = {}
+        self._finals: list[int] = []
+
+    def _loss(self, what: str) -> ScriptumError:
+        return ScriptumError("DATA_LOSS", f"thread {self._thread_id}: {what}", self._METHOD)
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        """One message of the stream: its ``meta`` or one ``chunk``."""
+        if "meta" in message:
+            if self._meta is not None or self._chunks:
+                raise self._loss("a second ThreadOutputMeta, or one after the chunks")
+            self._meta = message["meta"]
+        elif "chunk" in message:
+            chunk = message["chunk"]
+            index = _int(chunk.get("chunk_index"))
+            if index in self._chunks:
+                raise self._loss(f"chunk {index} arrived twice")
+            self._chunks[index] = _bytes(chunk.get("data"), f"chunk {index}", self._METHOD)
+            if chunk.get("is_final"):
+                self._finals.append(index)
+
+    def data(self) -> bytes:
+        """The whole output, checked against the meta (see the class)."""
+        meta, chunks = self._meta, self._chunks
+        if meta is None:
+            raise self._loss("the stream sent no ThreadOutputMeta")
+        missing = sorted(set(range(len(chunks))) - set(chunks))
+        if missing or (chunks and max(chunks) != len(chunks) - 1):
+            raise self._loss(f"chunk {missing[0] if missing else len(chunks)} is missing")
+        expected_count = _int(meta.get("chunk_count"))
+        if "chunk_count" in meta and expected_count != len(chunks):
+            raise self._loss(f"{len(chunks)} chunks arrived, the meta announced {expected_count}")
+        if chunks and sorted(self._finals) != [len(chunks) - 1]:
+            raise self._loss(f"the last chunk is not marked final (final: {sorted(self._finals) or 'none'})")
+        data = b"".join(chunks[i] for i in range(len(chunks)))
+        chunks.clear()  # the joined copy is all that is kept
+        total = _int(meta.get("output_total_bytes"))
+        if len(data) != total:
+            raise self._loss(
+                f"the chunks hold {len(data)} bytes, the meta announced output_total_bytes={total}"
+            )
+        digest = meta.get("output_sha256", "")
+        if digest and hashlib.sha256(data).hexdigest() != str(digest).lower():
+            raise self._loss("the output's SHA-256 differs from the meta's")
+        return data
 
 
 def result_of(client: ClientBase, thread: Thread) -> ThreadOutput | None:

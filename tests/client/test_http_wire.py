@@ -378,6 +378,39 @@ def test_a_truncated_output_is_streamed_and_reassembled(gateway: ScriptedGateway
     assert gateway.seen[1].path == "/v1/scriptum/threads/thr_1/result/stream"
 
 
+def test_the_result_is_read_as_metadata_then_output(gateway: ScriptedGateway, client: HttpClient) -> None:
+    gateway.replies += [
+        Reply(200, json.dumps({"outputTotalBytes": "11", "steps": [{"path": "1", "name": "a"}]})),
+        Reply(200, json.dumps({"outputData": base64.b64encode(b'{"ok": true}'[:11]).decode(),
+                               "outputTotalBytes": "11"})),
+    ]
+    output = client.get_thread_result("thr_1")
+    assert output.output_data == b'{"ok": true}'[:11] and not output.streamed
+    assert [s.path for s in output.steps] == ["1"]  # from the metadata answer
+    assert [s.path for s in gateway.seen] == [
+        "/v1/scriptum/threads/thr_1/result?metadataOnly=true",
+        "/v1/scriptum/threads/thr_1/result?outputOnly=true",
+    ]
+
+
+def test_an_output_answer_cut_after_all_is_streamed(gateway: ScriptedGateway, client: HttpClient) -> None:
+    # A platform whose metadata answer does not say the output is over the unary cap (the docs do
+    # not promise that it does): the cut output answer is dropped and the stream read instead.
+    data = b"y" * 300
+    gateway.replies += [
+        Reply(200, json.dumps({"outputTotalBytes": str(len(data))})),
+        Reply(200, json.dumps({"outputData": base64.b64encode(data[:100]).decode(),
+                               "outputTotalBytes": str(len(data)), "outputTruncated": True})),
+        Reply(200, "", lines=ndjson(
+            {"meta": {"outputTotalBytes": str(len(data)), "chunkCount": 1}},
+            {"chunk": {"chunkIndex": 0, "data": base64.b64encode(data).decode(), "isFinal": True}},
+        )),
+    ]
+    output = client.get_thread_result("thr_1")
+    assert output.output_data == data and output.streamed
+    assert gateway.seen[2].path == "/v1/scriptum/threads/thr_1/result/stream"
+
+
 def test_a_chunk_missing_from_the_stream_is_data_loss(gateway: ScriptedGateway, client: HttpClient) -> None:
     gateway.replies += [
         Reply(200, json.dumps({"outputTotalBytes": "20", "outputTruncated": True})),

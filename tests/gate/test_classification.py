@@ -98,6 +98,25 @@ def test_a_record_survives_the_channel_as_plain_data() -> None:
     assert ReportRecord.from_dict({**data, "added_by_a_newer_worker": 1}) == record
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        ReportRecord(),
+        ReportRecord(used=False, run=PinnedRun(script="calc", version=2)),
+        ReportRecord(
+            ran_thread=True, run=PinnedRun(script="calc", version=2, thread_id="t-1", status="COMPLETED")
+        ),
+    ],
+)
+def test_a_record_carries_only_what_differs_from_the_defaults(record: ReportRecord) -> None:
+    # pytest keeps three reports per test until the session ends: a default says nothing.
+    data = record.to_dict()
+    defaults = ReportRecord().to_dict()
+    assert defaults == {}
+    assert all(value is not None for value in data.get("run", {}).values())
+    assert ReportRecord.from_dict(data) == record
+
+
 def _book_of(reports: list[pytest.TestReport]) -> RecordBook:
     book = RecordBook()
     for report in reports:
