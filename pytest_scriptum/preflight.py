@@ -24,10 +24,12 @@ import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_scriptum.client import ScriptumClient, ScriptumError
-from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
+
+if TYPE_CHECKING:
+    from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
 
 __all__ = [
     "CHECKLIST",

@@ -29,13 +29,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from pytest_scriptum._exit_codes import ROLLBACK_EXIT_CODES, ExitCode
 from pytest_scriptum.client import ScriptumClient, ScriptumError
-from pytest_scriptum.client._records import Script
+
+if TYPE_CHECKING:
+    from pytest_scriptum.client._records import Script
 
 __all__ = [
     "CAS_EXTENSION",

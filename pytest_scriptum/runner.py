@@ -19,14 +19,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_scriptum._limits import AUTO_CONCURRENCY_CAP, AUTO_CONCURRENCY_START, LARGE_OUTPUT_BYTES
 from pytest_scriptum._output_spool import OutputSpool
 from pytest_scriptum.client import ScriptumClient, ScriptumError
 from pytest_scriptum.client._errors import is_pushback
-from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
-from pytest_scriptum.client._records import Step as StepRecord
+
+if TYPE_CHECKING:
+    # Annotations only: the records' 18 dataclasses are built when a client first returns one, not
+    # when the plugin loads (a session without smoke tests never needs them; DESIGN section 6).
+    from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
+    from pytest_scriptum.client._records import Step as StepRecord
 
 __all__ = [
     "AUTO_CAP",

@@ -14,40 +14,62 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ScriptumError
 from ._protocol import ScriptumClient
-from ._records import (
-    TERMINAL_STATUSES,
-    THREAD_STATUSES,
-    Activation,
-    ApiInfo,
-    Diagnostic,
-    DraftInfo,
-    EnvVar,
-    Health,
-    PendingAsk,
-    PublishResult,
-    RollbackResult,
-    RunRecord,
-    Script,
-    ScriptEnv,
-    ScriptVersion,
-    Step,
-    Template,
-    Thread,
-    ThreadOutput,
-    Tool,
-    enum_value,
-)
 
 if TYPE_CHECKING:
     from ._contract import EXTENSIONS
     from ._grpc import GrpcClient
     from ._http import HttpClient, make_http_client
+    from ._records import (
+        TERMINAL_STATUSES,
+        THREAD_STATUSES,
+        Activation,
+        ApiInfo,
+        Diagnostic,
+        DraftInfo,
+        EnvVar,
+        Health,
+        PendingAsk,
+        PublishResult,
+        RollbackResult,
+        RunRecord,
+        Script,
+        ScriptEnv,
+        ScriptVersion,
+        Step,
+        Template,
+        Thread,
+        ThreadOutput,
+        Tool,
+        enum_value,
+    )
     from ._settings import ClientSettings, RetryPolicy, channel_credentials_for, is_loopback
 
 # Names whose modules load grpc, httpx or protobuf: imported on first use (PEP 562), so a pytest
 # session that selects no smoke test imports no transport code (DESIGN section 6, issue 18). The
-# errors, the client protocol and the records above are plain Python and load at once.
+# errors and the client protocol above are plain Python and load at once. The records (many
+# dataclasses, whose creation is most of the plugin's load time) load with their first use.
 _LAZY = {
+    "TERMINAL_STATUSES": "._records",
+    "THREAD_STATUSES": "._records",
+    "Activation": "._records",
+    "ApiInfo": "._records",
+    "Diagnostic": "._records",
+    "DraftInfo": "._records",
+    "EnvVar": "._records",
+    "Health": "._records",
+    "PendingAsk": "._records",
+    "PublishResult": "._records",
+    "RollbackResult": "._records",
+    "RunRecord": "._records",
+    "Script": "._records",
+    "ScriptEnv": "._records",
+    "ScriptVersion": "._records",
+    "Step": "._records",
+    "Template": "._records",
+    "Thread": "._records",
+    "ThreadOutput": "._records",
+    "Tool": "._records",
+    "enum_value": "._records",
     "EXTENSIONS": "._contract",
     "GrpcClient": "._grpc",
     "HttpClient": "._http",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _records as r
 from ._errors import ScriptumError
+
+if TYPE_CHECKING:
+    from . import _records as r
 
 __all__ = ["ScriptumClient"]
 

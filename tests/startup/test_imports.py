@@ -12,6 +12,8 @@ from kit.probe import PROBE_CONFTEST, PROBE_DIR_ENV, modules_loaded
 from kit.seeds.doubles import SCRIPT, smoke_suite, write_calc_seed
 
 TRANSPORT = ("grpc", "httpx", "google.protobuf", "jsonschema")
+# The client's records: most of the plugin's own load time is building dataclasses.
+RECORDS = "pytest_scriptum.client._records"
 
 
 def _transport(modules: set[str]) -> list[str]:
@@ -42,6 +44,7 @@ def test_a_session_without_smoke_tests_imports_no_transport_code(
     for pid, modules in loaded.items():
         assert "pytest_scriptum.plugin" in modules  # the plugin was loaded and active
         assert _transport(modules) == [], pid
+        assert RECORDS not in modules, pid
 
 
 def test_a_smoke_session_does_import_them(pytester: pytest.Pytester, probe: Path) -> None:
@@ -50,4 +53,4 @@ def test_a_smoke_session_does_import_them(pytester: pytest.Pytester, probe: Path
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--scriptum-version=3")
     assert result.ret == 0, result.stdout.str()
     (modules,) = modules_loaded(probe).values()
-    assert "grpc" in modules and "jsonschema" in modules
+    assert "grpc" in modules and "jsonschema" in modules and RECORDS in modules
