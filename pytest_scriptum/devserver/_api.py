@@ -17,10 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-import jsonschema
 from google.protobuf import json_format
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
@@ -35,6 +34,9 @@ from ._seed import SeedError, parse_dotenv
 from ._store import NewThread, Store, now_ms
 from ._threads import ThreadEngine, ThreadStart, fill_defaults
 from ._validation import check_env_key, check_input_json, check_script_name, parse_timeout
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "OUTPUT_UNARY_CAP",
@@ -107,15 +109,26 @@ def _chunks(data: bytes, size: int) -> Iterator[pb.OutputChunk]:
 
 
 class _InputChecker:
-    """JSON Schema validators of input contracts, cached by the contract (versions are immutable)."""
+    """JSON Schema validators of input contracts, cached by the contract (versions are immutable).
+
+    jsonschema (with its format checkers, a fifth of the server's import time) is imported by the
+    first check, or earlier by ``warm_up`` once the server is serving, so it is not paid before
+    the server's ready line.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[bytes, jsonschema.protocols.Validator] = {}
 
+    @staticmethod
+    def warm_up() -> None:
+        """Import jsonschema in a daemon thread (the import lock makes a concurrent check wait)."""
+        threading.Thread(target=_import_jsonschema, name="scriptum-warm-up", daemon=True).start()
+
     def check(self, contract: pb.ScriptContract, event: Any, what: str) -> None:
         if not contract.inputs:
             return  # nothing declared: the dev server does not judge the input
+        jsonschema = _import_jsonschema()
         key = contract.SerializeToString(deterministic=True)
         with self._lock:
             validator = self._cache.get(key)
@@ -135,6 +148,12 @@ class _InputChecker:
         where = ".".join(str(part) for part in error.absolute_path)
         field_text = f"field {where!r}: " if where else ""
         raise invalid(f"input_json does not match the input contract of {what}: {field_text}{error.message}")
+
+
+def _import_jsonschema() -> Any:
+    import jsonschema
+
+    return jsonschema
 
 
 def _ask_value(ask: pb.PendingAsk, override_json: str) -> Any:
@@ -192,6 +211,10 @@ class ScriptumApi:
         self.faults = faults
         self.started = time.monotonic()
         self._inputs = _InputChecker()
+
+    def warm_up(self) -> None:
+        """Once serving: load in the background what the first calls would otherwise wait for."""
+        self._inputs.warm_up()
 
     @property
     def stopping(self) -> threading.Event:

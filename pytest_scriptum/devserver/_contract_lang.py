@@ -81,11 +81,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, TypeAlias
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -186,8 +190,41 @@ _STARTS: Final = (
     "env_line",
     "tool_line",
 )
+
+
+def _grammar_cache() -> str | bool:
+    """Where lark may keep the built LALR tables between server starts, or False for no cache.
+
+    Building them was most of the server's own import time. lark's own default (``cache=True``)
+    is a predictable file in the shared temporary directory that it unpickles *before* checking
+    the grammar's hash: a file planted there by another local user would run code in the server.
+    So the cache lives only in a per-user directory that is the user's own and not writable by
+    anyone else (``$XDG_CACHE_HOME/pytest-scriptum``, else ``~/.cache/pytest-scriptum``, created
+    0700); otherwise there is no cache. lark rebuilds (and rewrites) a cache it cannot read or
+    whose grammar hash differs, so a stale or half-written file costs one rebuild.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # no POSIX ownership to check
+        return False
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        directory = base / "pytest-scriptum"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.lstat()
+    except (OSError, RuntimeError):  # no home directory, read-only file system, ...
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != getuid() or info.st_mode & 0o022:
+        return False
+    return str(directory / f"contract-grammar-lark-{lark.__version__}.pickle")
+
+
 _LARK: Final = Lark(
-    _GRAMMAR, parser="lalr", lexer="contextual", start=list(_STARTS), propagate_positions=True
+    _GRAMMAR,
+    parser="lalr",
+    lexer="contextual",
+    start=list(_STARTS),
+    propagate_positions=True,
+    cache=_grammar_cache(),
 )
 
 # How lark's terminal names read in "expected ..." messages.

@@ -161,6 +161,7 @@ class DevServer:
         gateway.start()
         for service in ("", SCRIPTUM_SERVICE, ADMIN_SERVICE):
             health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        api.warm_up()
         self._addresses = ServerAddresses(
             grpc=_host_port(self._host, grpc_port), http=f"http://{_host_port(self._host, gateway.port)}"
         )
