@@ -17,13 +17,15 @@ from typing import Any, Literal
 import pytest
 
 from pytest_scriptum import _compat
-from pytest_scriptum._exit_codes import session_exit_code
+from pytest_scriptum._exit_codes import ExitCode, session_exit_code
 from pytest_scriptum._session import signals, verification
 from pytest_scriptum._session.journal import JournalEntry, OpenJournal, find_open, journal_path, state_of_open
+from pytest_scriptum._session.promotion import PublishMode, PublishRecord, publish_draft
 from pytest_scriptum._session.records import RecordBook
 from pytest_scriptum._session.resources import SessionResources, remote_connection
 from pytest_scriptum._session.shard import ShardSplit
 from pytest_scriptum._session.signals import Interruption
+from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
@@ -71,6 +73,8 @@ class GateOwner:
         self.journal: JournalEntry | None = None  # this session's rollback intent, once written
         self.open_journal: OpenJournal | None = None  # an earlier session's, found in preflight
         self.rollback_status: str | None = None
+        self.publish: PublishRecord | None = None  # DESIGN section 8: the draft candidate / the publish
+        self.publish_journal: JournalEntry | None = None  # written before PublishScriptDraft
         self.interruption = Interruption()
         if self.gated:
             # SIGINT/SIGTERM for the whole session (DESIGN section 3 "Rollback"); restored at unconfigure.
@@ -113,7 +117,7 @@ class GateOwner:
     @property
     def gated(self) -> bool:
         """A smoke session: a candidate version is given and tests will run (not a listing mode)."""
-        return self.cfg.version is not None and self.listing is None
+        return self.cfg.has_candidate and self.listing is None
 
     # -- session start ----------------------------------------------------------------------
     def start(self, *, smoke_selected: bool | None = None) -> None:
@@ -147,16 +151,75 @@ class GateOwner:
             return
         if cfg.embedded:
             self.resources.connect()
-        assert cfg.script and cfg.version is not None
-        self.preflight = run_preflight(
+        assert cfg.script and cfg.has_candidate
+        self.preflight = preflight = run_preflight(
             self.resources.client,
             script=cfg.script,
-            candidate=cfg.version,
+            candidate=cfg.pinned_version,  # None: the draft is the candidate (DESIGN section 8)
             explicit_target=cfg.rollback_to,
             require_env=cfg.require_env,
             check_target=not cfg.is_verification_run,
             on_env=self.resources.secrets.learn,
+            publish=cfg.publish,
         )
+        mode = self._publish_mode
+        if mode is not None:
+            self.publish = PublishRecord(
+                mode,
+                preflight.draft_sha,
+                "not_requested" if mode == "draft" else "not_published",
+                previous_active=preflight.active_version if cfg.publish else None,
+                message=(
+                    "the draft is the candidate (TestScriptDraft); nothing is published"
+                    if mode == "draft"
+                    else "nothing published yet"
+                ),
+            )
+        if mode == "publish" and self.preflight is not None and self.preflight.ok:
+            self._publish(mode)
+
+    @property
+    def _publish_mode(self) -> PublishMode | None:
+        cfg = self.cfg
+        if cfg.is_verification_run or not (cfg.draft or cfg.publish):
+            return None
+        if cfg.draft:
+            return "draft+publish" if cfg.publish else "draft"
+        return "publish"
+
+    def _publish(self, mode: PublishMode) -> bool:
+        """Publish the draft (journal first, ``_session.promotion``); the runs are pinned to the
+        version it creates. A publish that cannot be journalled or is refused changed nothing: it
+        fails the preflight (``--scriptum-publish`` alone, exit 20) or ends the draft's gate as
+        inconclusive. Returns whether the draft was published."""
+        cfg, preflight = self.cfg, self.preflight
+        assert cfg.script and preflight is not None
+        previous = preflight.active_version or None
+        try:
+            record, entry = publish_draft(
+                self.resources.client,
+                script=cfg.script,
+                mode=mode,
+                draft_sha=preflight.draft_sha,
+                previous_active=previous,
+                incident=cfg.incident,
+                evidence_dir=self.evidence_dir,
+            )
+        except (OSError, ScriptumError) as exc:
+            record = PublishRecord(
+                mode, preflight.draft_sha, "publish_failed", previous_active=previous,
+                message=f"not published (the journal could not be written or the script read): {exc}",
+            )
+        else:
+            self.publish_journal = entry
+        self.publish = record
+        if record.status != "published":
+            if mode == "publish":
+                item = PreflightItem("3. draft published by the plugin", False, record.message)
+                self._preflight = replace(preflight, items=(*preflight.items, item))
+            return False
+        self.resources.published = record.version
+        return True
 
     @property
     def preflight_failed(self) -> bool:
@@ -248,6 +311,8 @@ class GateOwner:
         if cfg.deferred:
             verdict, broken = self._deferred(verdict, interrupted)
         elif not cfg.is_verification_run:
+            if self._publish_mode == "draft+publish" and verdict.decision == "pass" and not interrupted:
+                verdict = self._publish_and_gate(verdict)
             self._call_hook("pytest_scriptum_gate_evaluated", verdict=verdict)
         rollback = self._rollback_for(verdict, selection)
         rollback_code = rollback.exit_code if rollback is not None else None
@@ -263,13 +328,15 @@ class GateOwner:
             interrupted=interrupted,
             other_tests_failed=self._non_smoke_failed(),
         )
+        exit_code = self._settle_publish(exit_code, verdict, rollback)
         pytest_session.exitstatus = exit_code
-        journal = self._journal_record()
+        self._close_publish_journal()
+        journal = self._journal_record() or self.publish_journal
         split = ShardSplit.of(self.config)
         shard = split.record() if split is not None else None
         self.outcome = SessionOutcome(
             script=cfg.script,
-            candidate_version=cfg.version,
+            candidate_version=self.resources.candidate,
             endpoint=self.resources.endpoint_label,
             transport=cfg.transport,
             started_at=self.started_at,
@@ -289,8 +356,69 @@ class GateOwner:
             shard=shard.as_dict() if shard is not None else None,
             suite_nodeids=shard.suite_nodeids if shard is not None else None,
             deferred=cfg.deferred,
+            publish=self.publish.as_dict() if self.publish is not None else None,
         )
         self._write_evidence(self.outcome)
+
+    def _publish_and_gate(self, verdict: Verdict) -> Verdict:
+        """``--scriptum-version=draft --scriptum-publish`` after the draft's gate passed (DESIGN
+        section 8): publish, then gate the published version as a second pass pinned to it — the
+        structured re-run child of ``_session.verification`` (the same node ids, options through
+        its JSON channel, its own bundle, stopped on SIGINT/SIGTERM). Its verdict becomes the
+        session's: a failed second pass rolls back to the version active before the publish."""
+        if self.interruption.signal_name() is not None or not self._publish("draft+publish"):
+            signal = self.interruption.signal_name()
+            why = f"interrupted by {signal}" if signal else (self.publish.message if self.publish else "")
+            return replace(verdict, decision="inconclusive", reason=f"the draft passed; not published: {why}")
+        published = self.resources.published
+        assert published is not None and self.publish is not None
+        second = self._verify(published)
+        self.publish = replace(self.publish, second_pass=second.as_dict())
+        what = f"the draft passed; the published v{published} "
+        if second.verdict == "pass":
+            return replace(verdict, reason=what + f"passed its pinned second pass ({second.passed} passed)")
+        if second.verdict == "fail":
+            reason = what + f"failed its pinned second pass: {second.reason}"
+            return replace(verdict, decision="fail", reason=reason)
+        reason = what + f"second pass was inconclusive: {second.reason}"
+        return replace(verdict, decision="inconclusive", reason=reason)
+
+    def _settle_publish(self, exit_code: int, verdict: Verdict, rollback: RollbackResult | None) -> int:
+        """The publish record's last word, and the exit code it makes. A version this session
+        published that is active and was never gated to a verdict
+        (interrupted, inconclusive, the second pass stopped) is a human's to roll back: exit 21,
+        and the evidence names the version and the exact command (DESIGN section 3 exit codes)."""
+        record, cfg = self.publish, self.cfg
+        if record is not None and record.status == "not_published":
+            self.publish = replace(
+                record, message=f"the draft's gate ended {verdict.decision}: nothing was published"
+            )
+        if record is None or record.status != "published" or not cfg.script:
+            return exit_code
+        undecided = verdict.decision == "inconclusive" or self.interruption.signal_name() is not None
+        rolled = rollback is not None and rollback.sent
+        if not undecided or rolled:
+            return exit_code
+        why = (
+            f"the session was interrupted by {self.interruption.signal_name()}"
+            if self.interruption.signal_name() is not None or exit_code == pytest.ExitCode.INTERRUPTED
+            else f"the gate was inconclusive: {verdict.reason}"
+        )
+        self.publish = record.ungated(cfg.script, why)
+        return int(ExitCode.HUMAN_MUST_ACT)
+
+    def _close_publish_journal(self) -> None:
+        """Close the publish's journal entry with the publish's last status: the evidence says what
+        to do from here (an entry left open by a kill -9 is what the next session reports)."""
+        entry, record = self.publish_journal, self.publish
+        if entry is None or record is None:
+            return
+        closed = entry.closed("closed", record.status)
+        try:
+            closed.write()
+        except OSError:
+            return  # stays open: the next session reports it, the safe side
+        self.publish_journal = closed
 
     def _journal_record(self) -> JournalEntry | None:
         """Close this session's journal entry (or mark an earlier session's open one reported) and
@@ -391,6 +519,15 @@ class GateOwner:
             # An earlier session's rollback is unfinished: that is what this session reports (exit 21).
             self.rollback_status = "interrupted"
             return self.open_journal.result(self._mode)
+        if verdict.decision == "fail" and not cfg.is_verification_run and self.resources.candidate is None:
+            # --scriptum-version=draft: the draft was tested, nothing was published or activated.
+            return RollbackResult(
+                mode=self._mode,
+                status="candidate_not_active",
+                message="the candidate is the draft, never published or activated: nothing to roll back",
+                script=cfg.script,
+                incident=cfg.incident,
+            )
         if verdict.decision == "fail" and not cfg.is_verification_run:
             return self._roll_back(verdict, selection)
         if verdict.decision == "pass":
@@ -399,7 +536,7 @@ class GateOwner:
                 status="not_needed",
                 message="the gate passed",
                 script=cfg.script,
-                from_version=cfg.version,
+                from_version=self.resources.candidate,
                 to_version=self._target(),
                 incident=cfg.incident,
             )
@@ -419,6 +556,9 @@ class GateOwner:
             files["allure"] = str(allure_dir)
         if journal is not None:
             files["journal"] = journal.path
+        publish_journal = self.publish_journal
+        if publish_journal is not None and (journal is None or journal.path != publish_journal.path):
+            files["publish_journal"] = publish_journal.path
         return files
 
     def _allure_session_dir(self) -> Path | None:
@@ -478,7 +618,8 @@ class GateOwner:
 
     def _roll_back(self, verdict: Verdict, selection: Selection) -> RollbackResult:
         cfg = self.cfg
-        assert cfg.script and cfg.version is not None
+        candidate = self.resources.candidate
+        assert cfg.script and candidate is not None
         # A partial session proves less than the suite: a rollback mode nobody chose (the default)
         # only says what it would do; an explicit --scriptum-rollback=auto (CLI, env, ini) rolls back.
         mode = self._mode
@@ -491,10 +632,10 @@ class GateOwner:
         plan = RollbackPlan(
             script=cfg.script,
             mode=mode,
-            from_version=cfg.version,
+            from_version=candidate,
             to_version=self._target(),
             incident=cfg.incident,
-            reason=f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {verdict.reason}",
+            reason=f"pytest-scriptum gate failed for {cfg.script} v{candidate}: {verdict.reason}",
             rollback_id=f"pytest-scriptum-{uuid.uuid4().hex}",
         )
         result = execute(
@@ -502,7 +643,12 @@ class GateOwner:
             self.resources.client,
             verify=self._verify,
             allowed=self._allowed,
-            active_at_preflight=self.preflight.active_version if self.preflight else None,
+            # A version this session published was active from its publish on (DESIGN section 8).
+            active_at_preflight=(
+                self.resources.published
+                if self.resources.published is not None
+                else (self.preflight.active_version if self.preflight else None)
+            ),
             before_change=self._write_intent,
             interrupted=self.interruption.signal_name,
         )
@@ -519,14 +665,15 @@ class GateOwner:
         return result
 
     def _verify(self, target: int) -> Verification:
-        assert self.cfg.version is not None
+        candidate = self.resources.candidate
+        assert candidate is not None
         return verification.verify_rollback(
             self.config,
             self.cfg,
             self.resources.require_connection(),
             nodeids=self.smoke_nodeids,
             target=target,
-            candidate=self.cfg.version,
+            candidate=candidate,
             workdir=self.evidence_dir,
             interruption=self.interruption,
         )

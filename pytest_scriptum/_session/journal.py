@@ -67,6 +67,9 @@ class JournalEntry:
     status: str | None = None
     closed_at: str | None = None
     path: str = ""
+    kind: Literal["rollback", "publish"] = "rollback"
+    """``publish`` (``_session.promotion``, DESIGN section 8): ``from_version`` is the version active
+    before the publish (the rollback target), ``to_version`` the published one (0 until known)."""
 
     @classmethod
     def intent(cls, plan: RollbackPlan, path: Path) -> JournalEntry:
@@ -130,7 +133,13 @@ class OpenJournal:
     def result(self, mode: Literal["auto", "off", "dry-run"]) -> RollbackResult:
         """This session's rollback result: ``interrupted`` (the earlier session's rollback), exit 21."""
         e = self.entry
-        if self.applied:
+        if e.kind == "publish":
+            command = (
+                f"dodil scriptum version rollback {e.script} --to {e.from_version}"
+                if self.applied and e.from_version
+                else f"nothing to roll back; remove {e.path} once checked"
+            )
+        elif self.applied:
             command = (
                 f"pytest --scriptum-version={e.to_version} --scriptum-rollback=off  "
                 f"(verify v{e.to_version}, which the earlier session rolled back to; if it fails: "
@@ -160,6 +169,8 @@ class OpenJournal:
 
 def state_of_open(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
     """Read the platform's state for an open ``entry`` and say it in one sentence."""
+    if entry.kind == "publish":
+        return _state_of_publish(entry, client)
     head = (
         f"an earlier session (pid {entry.pid}, {entry.opened_at}) journalled a rollback of {entry.script} "
         f"v{entry.from_version} -> v{entry.to_version} (rollback id {entry.rollback_id}) and never closed it "
@@ -184,3 +195,23 @@ def state_of_open(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
     else:
         state = f"the platform never applied it; v{info.active_version} is active"
     return OpenJournal(entry, f"{head}: {state}", info.active_version, applied)
+
+
+def _state_of_publish(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
+    """An earlier session journalled publishing the draft and never closed it (killed between the
+    publish and the end of its gate): the version it published may be active and ungated."""
+    head = (
+        f"an earlier session (pid {entry.pid}, {entry.opened_at}) journalled publishing the draft of "
+        f"{entry.script} while v{entry.from_version or 'none'} was active and never closed it ({entry.path})"
+    )
+    try:
+        info = client.get_script(entry.script)
+    except ScriptumError as exc:
+        return OpenJournal(entry, f"{head}; the platform's state could not be read: {exc}", None, None)
+    published = info.active_version != entry.from_version
+    state = (
+        f"v{info.active_version} is active and was never gated"
+        if published
+        else f"v{info.active_version} is still active: the publish was not applied"
+    )
+    return OpenJournal(entry, f"{head}: {state}", info.active_version, published)

@@ -124,6 +124,7 @@ class Rerun:
                 "version": self.target,
                 "verification_of": self.candidate,
                 "rollback": "off",
+                "publish": False,  # a re-run never publishes
                 "rollback_to": CLEAR,  # the target is the version under test there
                 "shard": CLEAR,  # the node ids it is given are the ones to repeat
                 # The parent's server and organization headers (each only when the parent sends it).

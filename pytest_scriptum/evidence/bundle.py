@@ -78,6 +78,7 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "concurrency": dict(outcome.concurrency) if outcome.concurrency is not None else None,
         "shard": dict(outcome.shard) if outcome.shard is not None else None,
         "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
+        "publish": dict(outcome.publish) if outcome.publish is not None else None,
     }
     if redactor is None:
         return bundle

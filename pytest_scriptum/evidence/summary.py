@@ -18,7 +18,7 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
     verification_of = outcome.verification_of
     lines = [f"verdict: {verdict.decision.upper()} - {verdict.reason}"]
     role = f" (verification re-run after rolling back from v{verification_of})" if verification_of else ""
-    candidate = f"{outcome.script} v{outcome.candidate_version}"
+    candidate = f"{outcome.script} {outcome.candidate_label}"
     lines.append(f"candidate: {candidate} at endpoint {outcome.endpoint}{role}")
     if outcome.selection is not None and outcome.selection.partial:
         lines.append(f"selection: {outcome.selection.describe()}")
@@ -29,6 +29,11 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"rollback target: v{preflight.target} ({preflight.target_source})")
         elif verification_of is None:
             lines.append("rollback target: none known")
+    if outcome.publish is not None:
+        publish = outcome.publish
+        lines.append(f"publish: {publish['status']} - {publish['message']}")
+        if publish["status"] == "published_ungated":
+            lines.append(f"ACTION REQUIRED: {publish['message']}")
     if rollback is not None:
         lines.append(f"rollback: {rollback.status} - {rollback.message}")
         if rollback.incident:

@@ -1,0 +1,58 @@
+"""``--scriptum-version=draft``: every smoke run is TestScriptDraft of the current draft; the gate
+decides; nothing is published or rolled back (DESIGN section 8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import GOOD, REGRESSION, MakePlatform, bundle
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_passing_draft_exits_0_and_changes_nothing(
+    make_platform: MakePlatform, suite: pytest.Pytester, workers: int
+) -> None:
+    platform = make_platform(draft=GOOD)
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=draft", "-n", str(workers))
+    result.assert_outcomes(passed=4)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["verdict: PASS*", "candidate: calc draft at endpoint *"])
+    assert platform.calls("TestScriptDraft") == 4
+    assert platform.calls("CreateThread") == 0
+    assert platform.calls("PublishScriptDraft") == platform.calls("RollbackScript") == 0
+    assert platform.active("calc") == 2 and len(platform.versions("calc")) == 2
+    data = bundle(suite)
+    assert data["verdict"] == "pass" and data["candidate_version"] is None
+    assert {t["version"] for t in data["tests"]} == {None}
+    names = [item["name"] for item in data["preflight"]["items"]]
+    assert "3. compiled draft exists" in names and "3. candidate version exists" not in names
+    assert data["preflight"]["draft_sha"]
+    publish = data["publish"]
+    assert (publish["mode"], publish["status"], publish["version"], publish["previous_active"]) == (
+        "draft", "not_requested", None, None,
+    )
+    assert publish["draft_sha"] == data["preflight"]["draft_sha"]
+
+
+def test_failing_draft_exits_1_and_rolls_nothing_back(
+    make_platform: MakePlatform, suite: pytest.Pytester
+) -> None:
+    platform = make_platform(draft=REGRESSION)
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=draft")
+    result.assert_outcomes(passed=2, failed=2)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["verdict: FAIL*", "rollback: candidate_not_active - the candidate is the draft*"]
+    )
+    assert platform.calls("PublishScriptDraft") == platform.calls("RollbackScript") == 0
+    assert platform.active("calc") == 2
+    data = bundle(suite)
+    assert (data["rollback"]["status"], data["exit_code"]) == ("candidate_not_active", 1)
+
+
+def test_no_draft_fails_preflight(make_platform: MakePlatform, suite: pytest.Pytester) -> None:
+    platform = make_platform(draft=None)
+    result = suite.runpytest_subprocess(*platform.args(), "--scriptum-version=draft")
+    assert result.ret == 20
+    result.stdout.fnmatch_lines(["*3. compiled draft exists: calc has no draft*"])
+    assert platform.calls("TestScriptDraft") == 0
