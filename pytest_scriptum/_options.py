@@ -849,7 +849,7 @@ def _check_publish(values: Mapping[str, Any], sources: Mapping[str, str]) -> Non
     it, and a shard decides nothing, so it must never publish (each shard would publish again)."""
     if not values["publish"]:
         return
-    where = f"{sources['publish']}: {_label(_SPECS['publish'])}"
+    where = sources["publish"]  # --scriptum-publish, or the ini key it came from
     if isinstance(values["version"], int):
         raise pytest.UsageError(
             f"{where} publishes the draft and pins every run to the version it creates, but "

@@ -8,6 +8,7 @@ it. Processes that only run tests (xdist workers) have no gate owner.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +76,7 @@ class GateOwner:
         self.rollback_status: str | None = None
         self.publish: PublishRecord | None = None  # DESIGN section 8: the draft candidate / the publish
         self.publish_journal: JournalEntry | None = None  # written before PublishScriptDraft
+        self._stopped_by: str | None = None  # the signal that stopped the test loop, if one did
         self.interruption = Interruption()
         if self.gated:
             # SIGINT/SIGTERM for the whole session (DESIGN section 3 "Rollback"); restored at unconfigure.
@@ -299,6 +301,10 @@ class GateOwner:
         status = pytest_session.exitstatus
         if status in _PYTEST_OWN:
             return
+        # The signal that stopped the test loop (``holding`` forgets it): a published version's
+        # evidence names it (DESIGN section 8).
+        received = self.interruption.received
+        self._stopped_by = signal.Signals(received).name if received is not None else None
         with self.interruption.holding():
             self._finish(pytest_session, status)
 
@@ -399,9 +405,12 @@ class GateOwner:
         rolled = rollback is not None and rollback.sent
         if not undecided or rolled:
             return exit_code
+        stopped_by = self.interruption.signal_name() or self._stopped_by
+        if stopped_by is None and exit_code == pytest.ExitCode.INTERRUPTED:
+            stopped_by = "an interrupt"
         why = (
-            f"the session was interrupted by {self.interruption.signal_name()}"
-            if self.interruption.signal_name() is not None or exit_code == pytest.ExitCode.INTERRUPTED
+            f"the session was interrupted by {stopped_by}"
+            if stopped_by is not None
             else f"the gate was inconclusive: {verdict.reason}"
         )
         self.publish = record.ungated(cfg.script, why)

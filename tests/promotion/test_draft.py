@@ -56,3 +56,36 @@ def test_no_draft_fails_preflight(make_platform: MakePlatform, suite: pytest.Pyt
     assert result.ret == 20
     result.stdout.fnmatch_lines(["*3. compiled draft exists: calc has no draft*"])
     assert platform.calls("TestScriptDraft") == 0
+
+
+def test_a_draft_run_reporting_a_published_version_is_drift() -> None:
+    """The docs are silent on a draft thread's version; one that reports a published version
+    without the draft mark ran something other than the draft (an error, never a verdict)."""
+    from typing import Any, cast
+
+    from pytest_scriptum.client import ScriptumClient
+    from pytest_scriptum.client._records import RunRecord, Thread, ThreadOutput
+    from pytest_scriptum.runner import PinnedRunner, VersionDriftError
+
+    def answer(version: int, draft: bool) -> RunRecord:
+        thread = Thread("thr_1", "COMPLETED", script_name="calc", version=version, draft=draft)
+        return RunRecord(thread, ThreadOutput("thr_1", "COMPLETED", b"{}", 2, ()))
+
+    class Client:
+        def __init__(self, record: RunRecord) -> None:
+            self.record, self.kwargs = record, {}
+
+        def run_thread(self, name: str, version: int, input: Any, **kwargs: Any) -> RunRecord:
+            self.kwargs = kwargs
+            return self.record
+
+    for record, drifted in ((answer(0, True), False), (answer(0, False), False), (answer(2, True), False),
+                            (answer(2, False), True)):
+        client = Client(record)
+        runner = PinnedRunner(cast(ScriptumClient, client), version=0, draft=True, script="calc", timeout=5.0)
+        if drifted:
+            with pytest.raises(VersionDriftError, match="pinned to calc draft"):
+                runner.run({})
+        else:
+            assert runner.run({}).thread_id == "thr_1"
+        assert client.kwargs["draft"] is True
