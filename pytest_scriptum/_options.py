@@ -565,6 +565,28 @@ OPTIONS: tuple[OptionSpec, ...] = (
         flag=True,
         rerun="override",  # a re-run never publishes
     ),
+    OptionSpec(
+        "env_file",
+        "tenant env to import (ImportEnvVars, dotenv: KEY=VALUE lines, existing keys overwritten, blank "
+        "lines and # comments ignored) before preflight; values are never shown (DESIGN section 8)",
+        _path,
+        cli="--scriptum-env-file",
+        ini="scriptum_env_file",
+        is_path=True,
+        metavar="PATH",
+        rerun="override",  # the re-run imports nothing
+    ),
+    OptionSpec(
+        "overlay",
+        "script overlay change to apply (UpdateScriptEnv) before preflight: YAML or JSON with 'set' "
+        "(KEY: value) and/or 'delete' (keys); a rollback restores the overlay (DESIGN section 8)",
+        _path,
+        cli="--scriptum-overlay",
+        ini="scriptum_overlay",
+        is_path=True,
+        metavar="PATH",
+        rerun="override",  # the re-run changes nothing
+    ),
     # Internal: set by the parent session on the verification re-run after a rollback.
     OptionSpec(
         "verification_of",
@@ -616,6 +638,8 @@ class ScriptumConfig:
     token_env: str = _DEFAULTS["token_env"]
     shard: Shard | None = _DEFAULTS["shard"]
     publish: bool = _DEFAULTS["publish"]
+    env_file: Path | None = _DEFAULTS["env_file"]
+    overlay: Path | None = _DEFAULTS["overlay"]
     verification_of: int | None = _DEFAULTS["verification_of"]
     token: str | None = field(default=None, repr=False)
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -456,6 +456,7 @@ def run_preflight(
     on_env: Callable[[Mapping[str, str]], None] | None = None,
     environ: Mapping[str, str] | None = None,
     publish: bool = False,
+    key: tuple[bytes, str] | None = None,
 ) -> Preflight:
     """Run the checklist against the platform; nothing here changes the platform.
 
@@ -468,7 +469,9 @@ def run_preflight(
     ``candidate`` None: the candidate is the script's draft (``--scriptum-version=draft``, DESIGN
     section 8): item 3 checks that a compiled draft exists, and its contract's env keys are
     required. Without ``publish`` nothing is published, so there is no rollback target (item 5 says
-    so); with ``publish`` the target is the version active now, before the publish.
+    so); with ``publish`` the target is the version active now, before the publish. ``key``: the
+    (HMAC key, source) pair the session already drew (``fingerprint_key``), so every fingerprint
+    of the session is comparable; drawn here when None.
     """
     checks = _Checklist(client, script, candidate, on_env)
     active: int | None = None
@@ -500,11 +503,11 @@ def run_preflight(
                 target = checks.history_target(info)
                 source = "history" if target is not None else "none"
         try:
-            key, key_source = fingerprint_key(environ)
+            secret, key_source = key if key is not None else fingerprint_key(environ)
         except ValueError as exc:
             raise checks.stop("overlay", str(exc)) from None
-        overlay, effective = checks.env(require_env, contract_env_keys(contract), key)
-        del key
+        overlay, effective = checks.env(require_env, contract_env_keys(contract), secret)
+        del secret
         return Preflight(
             tuple(checks.items),
             active_version=active,

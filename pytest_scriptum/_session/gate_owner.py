@@ -20,6 +20,14 @@ import pytest
 from pytest_scriptum import _compat
 from pytest_scriptum._exit_codes import ExitCode, session_exit_code
 from pytest_scriptum._session import signals, verification
+from pytest_scriptum._session.env_inputs import (
+    EnvInputError,
+    OverlayChange,
+    TenantEnv,
+    read_env_file,
+    read_overlay,
+)
+from pytest_scriptum._session.env_promotion import EnvPromotion
 from pytest_scriptum._session.journal import JournalEntry, OpenJournal, find_open, journal_path, state_of_open
 from pytest_scriptum._session.promotion import PublishMode, PublishRecord, publish_draft
 from pytest_scriptum._session.records import RecordBook
@@ -31,7 +39,7 @@ from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
 from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
-from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
+from pytest_scriptum.preflight import Preflight, PreflightItem, fingerprint_key, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
 __all__ = ["GateOwner"]
@@ -77,6 +85,9 @@ class GateOwner:
         self.publish: PublishRecord | None = None  # DESIGN section 8: the draft candidate / the publish
         self.publish_journal: JournalEntry | None = None  # written before PublishScriptDraft
         self._stopped_by: str | None = None  # the signal that stopped the test loop, if one did
+        self._tenant_env: TenantEnv | None = None  # --scriptum-env-file, read at session start
+        self._overlay_change: OverlayChange | None = None  # --scriptum-overlay, read at session start
+        self.env: EnvPromotion | None = None  # the env changes made, and the overlay's snapshot
         self.interruption = Interruption()
         if self.gated:
             # SIGINT/SIGTERM for the whole session (DESIGN section 3 "Rollback"); restored at unconfigure.
@@ -108,7 +119,9 @@ class GateOwner:
         """DESIGN section 3: a later session that finds an open journal for its script says so in
         preflight and reports it (exit 21 with the exact state) before doing anything else."""
         assert self.cfg.script
-        entry = find_open(self.evidence_dir, self.cfg.script)
+        mine = (self.env.journal if self.env else None, self.publish_journal)
+        own = [entry.path for entry in mine if entry is not None]
+        entry = find_open(self.evidence_dir, self.cfg.script, exclude=own)
         if entry is None:
             return
         found = state_of_open(entry, self.resources.client)
@@ -137,6 +150,8 @@ class GateOwner:
             self.last_failed = _compat.last_failed_narrowing(self.config)
         if self.listing is not None or cfg.endpoint is None:
             return  # listing modes never contact the platform (DESIGN section 3 "Run modes")
+        if smoke_selected is None and self.gated and not cfg.is_verification_run:
+            self._read_env_inputs()
         if smoke_selected is None:
             if not cfg.embedded:
                 self.resources.connect(remote_connection(cfg, embedded=verification.parent_was_embedded(cfg)))
@@ -154,6 +169,14 @@ class GateOwner:
         if cfg.embedded:
             self.resources.connect()
         assert cfg.script and cfg.has_candidate
+        try:
+            key = fingerprint_key()
+        except ValueError:
+            key = None  # the preflight reports the bad key (its item 2)
+        env_items = self._promote_env(key) if key is not None else ()
+        if any(not item.ok for item in env_items):
+            self.preflight = Preflight(env_items)  # nothing else runs (exit 20)
+            return
         self.preflight = preflight = run_preflight(
             self.resources.client,
             script=cfg.script,
@@ -163,7 +186,10 @@ class GateOwner:
             check_target=not cfg.is_verification_run,
             on_env=self.resources.secrets.learn,
             publish=cfg.publish,
+            key=key,
         )
+        if env_items:
+            self._preflight = preflight = replace(preflight, items=(*env_items, *preflight.items))
         mode = self._publish_mode
         if mode is not None:
             self.publish = PublishRecord(
@@ -179,6 +205,56 @@ class GateOwner:
             )
         if mode == "publish" and self.preflight is not None and self.preflight.ok:
             self._publish(mode)
+
+    def _read_env_inputs(self) -> None:
+        """Read ``--scriptum-env-file`` and ``--scriptum-overlay`` now, before the platform is
+        contacted: a bad file is a UsageError naming the option, the file and line (never a value)."""
+        cfg = self.cfg
+        try:
+            if cfg.env_file is not None:
+                self._tenant_env = read_env_file(cfg.env_file)
+            if cfg.overlay is not None:
+                self._overlay_change = read_overlay(cfg.overlay)
+        except EnvInputError as exc:
+            option = "env_file" if self._tenant_env is None and cfg.env_file is not None else "overlay"
+            raise pytest.UsageError(f"{cfg.sources.get(option, option)}: {exc}") from None
+        # Values the redactor must know before anything is written (secret by name or declared).
+        if self._tenant_env is not None:
+            self.resources.secrets.learn(self._tenant_env.values)
+        if self._overlay_change is not None:
+            self.resources.secrets.learn(self._overlay_change.set)
+
+    def _promote_env(self, key: tuple[bytes, str]) -> tuple[PreflightItem, ...]:
+        """The runbook's promotion steps 1 and 2 as the plugin performs them, before the checklist
+        reads the env: import the tenant env, snapshot and change the overlay
+        (``_session.env_promotion``). A step the platform refuses fails (nothing after it runs)."""
+        tenant, change, cfg = self._tenant_env, self._overlay_change, self.cfg
+        if (tenant is None and change is None) or cfg.script is None:
+            return ()
+        if find_open(self.evidence_dir, cfg.script) is not None:
+            return ()  # an earlier session's change is unfinished: the preflight reports it, nothing changes
+        client = self.resources.client
+        env = self.env = EnvPromotion(client, cfg.script, key[0], declared_secret=cfg.secret_env)
+        items: list[PreflightItem] = []
+        if tenant is not None:
+            try:
+                env.import_tenant(tenant)
+            except ScriptumError as exc:
+                return (PreflightItem("1. tenant env imported", False, f"ImportEnvVars failed: {exc}"),)
+            detail = f"{len(tenant.values)} keys imported from {tenant.path} (values never shown)"
+            items.append(PreflightItem("1. tenant env imported", True, detail))
+        if change is not None:
+            try:
+                env.apply_overlay(change, self.evidence_dir)
+            except (ScriptumError, OSError) as exc:
+                items.append(PreflightItem("2. script overlay updated", False, f"not applied: {exc}"))
+                return tuple(items)
+            detail = (
+                f"set {', '.join(sorted(change.set)) or 'nothing'}, deleted "
+                f"{', '.join(change.delete) or 'nothing'} (snapshot kept in memory only)"
+            )
+            items.append(PreflightItem("2. script overlay updated", True, detail))
+        return tuple(items)
 
     @property
     def _publish_mode(self) -> PublishMode | None:
@@ -335,6 +411,9 @@ class GateOwner:
             other_tests_failed=self._non_smoke_failed(),
         )
         exit_code = self._settle_publish(exit_code, verdict, rollback)
+        self._settle_env(verdict)
+        if self.env is not None and self.env.changes.restore in ("conflict", "restore_failed"):
+            exit_code = int(ExitCode.HUMAN_MUST_ACT)  # the overlay is not what this session meant to leave
         pytest_session.exitstatus = exit_code
         self._close_publish_journal()
         journal = self._journal_record() or self.publish_journal
@@ -363,6 +442,7 @@ class GateOwner:
             suite_nodeids=shard.suite_nodeids if shard is not None else None,
             deferred=cfg.deferred,
             publish=self.publish.as_dict() if self.publish is not None else None,
+            env_changes=self.env.changes.as_dict() if self.env is not None else None,
         )
         self._write_evidence(self.outcome)
 
@@ -568,6 +648,9 @@ class GateOwner:
         publish_journal = self.publish_journal
         if publish_journal is not None and (journal is None or journal.path != publish_journal.path):
             files["publish_journal"] = publish_journal.path
+        overlay_journal = self.env.journal if self.env is not None else None
+        if overlay_journal is not None:
+            files["overlay_journal"] = overlay_journal.path
         return files
 
     def _allure_session_dir(self) -> Path | None:
@@ -650,7 +733,7 @@ class GateOwner:
         result = execute(
             plan,
             self.resources.client,
-            verify=self._verify,
+            verify=self._restore_and_verify,
             allowed=self._allowed,
             # A version this session published was active from its publish on (DESIGN section 8).
             active_at_preflight=(
@@ -669,9 +752,49 @@ class GateOwner:
                     f"dry-run; pass --scriptum-rollback=auto to roll back. {result.message}"
                 ),
             )
+        env = self.env
+        if env is not None and env.changes.restore == "conflict":
+            # The version is rolled back; the overlay is not ours any more: nothing overwritten.
+            result = replace(
+                result,
+                status="conflict",
+                message=f"{result.message}; {env.changes.message}",
+                manual_command=(
+                    f"dodil scriptum version rollback {cfg.script} --to {plan.to_version} is done; check "
+                    f"the overlay by hand (GetScriptEnv {cfg.script}): keys "
+                    f"{', '.join(sorted({*env.changes.overlay_set, *env.changes.overlay_deleted}))}"
+                ),
+            )
         self.rollback_status = result.status
         self._call_hook("pytest_scriptum_after_rollback", result=result)
         return result
+
+    def _restore_and_verify(self, target: int) -> Verification:
+        """After the rollback call: restore the overlay first, so the verification re-run sees the
+        restored overlay (DESIGN section 8); an overlay another actor changed meanwhile is a
+        conflict and nothing more runs."""
+        env = self.env
+        if env is not None and env.changes.restore == "not_needed":
+            changes = env.restore()
+            if changes.restore in ("conflict", "restore_failed"):
+                return Verification(target, "inconclusive", f"not run: {changes.message}")
+        return self._verify(target)
+
+    def _settle_env(self, verdict: Verdict) -> None:
+        """The env changes' last word when no rollback restored the overlay: a failed gate that
+        published nothing (the draft) and a failed preflight restore it (the active version must not
+        keep a config nobody gated); otherwise the change stays (the gate passed, or nothing was
+        rolled back on purpose)."""
+        env = self.env
+        if env is None or env.changes.restore != "not_needed":
+            return
+        nothing_published = self.resources.candidate is None
+        if self.preflight_failed or (verdict.decision == "fail" and nothing_published):
+            env.restore()
+        elif verdict.decision == "pass":
+            env.keep("the gate passed: the env changes stay")
+        else:
+            env.keep(f"the gate ended {verdict.decision} and nothing was rolled back: the env changes stay")
 
     def _verify(self, target: int) -> Verification:
         candidate = self.resources.candidate

@@ -79,6 +79,7 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "shard": dict(outcome.shard) if outcome.shard is not None else None,
         "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
         "publish": dict(outcome.publish) if outcome.publish is not None else None,
+        "env_changes": dict(outcome.env_changes) if outcome.env_changes is not None else None,
     }
     if redactor is None:
         return bundle

@@ -34,6 +34,13 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
         lines.append(f"publish: {publish['status']} - {publish['message']}")
         if publish["status"] == "published_ungated":
             lines.append(f"ACTION REQUIRED: {publish['message']}")
+    if outcome.env_changes is not None:
+        env = outcome.env_changes
+        imported = ", ".join(env["imported"]) or "nothing"
+        overlay_set = ", ".join(env["overlay_set"]) or "nothing"
+        deleted = ", ".join(env["overlay_deleted"]) or "nothing"
+        lines.append(f"env: imported {imported}; overlay set {overlay_set}, deleted {deleted}")
+        lines.append(f"env overlay: {env['restore']} - {env['message']}")
     if rollback is not None:
         lines.append(f"rollback: {rollback.status} - {rollback.message}")
         if rollback.incident:

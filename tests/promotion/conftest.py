@@ -41,13 +41,14 @@ MakePlatform = Callable[..., Platform]
 
 @pytest.fixture
 def make_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakePlatform]:
-    """``make_platform(draft=SOURCE, overlay=..., tenant_env=...)``: calc v1, v2 (active) and the draft."""
+    """``make_platform(draft=SOURCE, overlay=..., tenant_env=..., good=SOURCE)``: calc v1 and v2
+    (active; both ``good``) and the draft."""
     made: list[Platform] = []
 
     def make(*, draft: str | None = GOOD, overlay: dict[str, str] | None = None,
-             tenant_env: dict[str, str] | None = None) -> Platform:
+             tenant_env: dict[str, str] | None = None, good: str = GOOD) -> Platform:
         seed = write_seed(
-            tmp_path / "seed", script="calc", versions={1: GOOD, 2: GOOD}, active=2, draft=draft,
+            tmp_path / "seed", script="calc", versions={1: good, 2: good}, active=2, draft=draft,
             overlay=overlay, tenant_env=tenant_env or {"DB_HOST": "db.kit.invalid"},
         )
         server = DevServer(data_dir=tmp_path / "data", seed=seed, principals={TOKEN: ORG})
