@@ -162,7 +162,8 @@ class Preflight:
             "overlay_sha256": dict(sorted(self.overlay.items())),
             "fingerprints": {"algorithm": "hmac-sha256", "key": self.fingerprint_key},
             "effective_env_keys": list(self.effective_keys),
-            "draft_sha": self.draft_sha,
+            # Only with a draft candidate or a publish (DESIGN section 8).
+            **({"draft_sha": self.draft_sha} if self.draft_sha is not None else {}),
         }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_scriptum.evidence.checklists import checklist_lines
+
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
     from pytest_scriptum.outcome import SessionOutcome
@@ -53,6 +55,8 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
         lines.append(f"hook error: {error.hook} in {error.plugin}: {error.error}")
     if outcome.journal is not None:
         lines.append(f"rollback journal: {outcome.journal['path']} ({outcome.journal['state']})")
+    if outcome.role in ("candidate", "merged"):
+        lines.extend(checklist_lines(outcome))  # the runbook's two checklists, in order
     lines.append(f"exit code: {outcome.exit_code}")
     for name, path in outcome.evidence.items():
         lines.append(f"evidence {name}: {path}")

@@ -192,3 +192,40 @@ def test_an_overlay_changed_by_another_client_is_a_conflict_and_nothing_is_overw
     result.stdout.fnmatch_lines(
         ["rollback: conflict - *the overlay of calc was changed by another actor*nothing was overwritten"]
     )
+
+
+def test_both_checklists_in_order_in_the_bundle_the_summary_junit_and_allure(
+    make_platform: MakePlatform, files: pytest.Pytester
+) -> None:
+    from kit.evidence import read_junit
+
+    from pytest_scriptum.evidence.checklists import PROMOTION, ROLLBACK
+
+    platform = promoted(make_platform)
+    platform.set_faults(fail_version=PUBLISHED)
+    result = files.runpytest_subprocess(
+        *platform.args(), *ONE_COMMAND, "--scriptum-incident=INC-15",
+        "--junitxml=evidence/junit.xml", "--alluredir=evidence/allure",
+    )
+    assert result.ret == 1, result.stdout.str()
+    data = bundle(files)
+    promotion, rollback = data["checklists"]["promotion"], data["checklists"]["rollback"]
+    assert [(s["step"], s["name"]) for s in promotion] == list(enumerate(PROMOTION, start=1))
+    assert [(s["step"], s["name"]) for s in rollback] == list(enumerate(ROLLBACK, start=1))
+    assert [s["status"] for s in promotion] == ["ok", "ok", "ok", "failed", "ok"]
+    assert [s["status"] for s in rollback] == ["ok", "ok", "ok", "ok"]
+    assert "published the draft of calc as v3" in promotion[2]["detail"]
+    assert "INC-15" in rollback[0]["detail"] and "v2 re-run: pass" in rollback[2]["detail"]
+    # In the summary: every step, in the runbook's order, before the exit code.
+    lines = [f"promotion checklist {s['step']}. {s['name']} {s['status']}" for s in promotion]
+    lines += [f"rollback checklist {s['step']}. {s['name']} {s['status']}" for s in rollback]
+    result.stdout.fnmatch_lines([*lines, "exit code: 1"], consecutive=True)
+    suite = read_junit(files.path / "evidence" / "junit.xml").suite_properties
+    assert suite["scriptum.publish.version"] == "3" and suite["scriptum.publish.previous_active"] == "2"
+    assert suite["scriptum.env.restored"] == "LEGACY_MODEL,MODEL,TEMPERATURE"
+    assert suite["scriptum.env.kept"] == "DB_HOST,OPENAI_API_KEY"
+    assert suite["scriptum.checklist.promotion"] == "1:ok,2:ok,3:ok,4:failed,5:ok"
+    assert suite["scriptum.checklist.rollback"] == "1:ok,2:ok,3:ok,4:ok"
+    environment = (files.path / "evidence" / "allure" / "environment.properties").read_text()
+    assert "scriptum.publish.version=3" in environment and "scriptum.env.restore=restored" in environment
+    assert_no_value_written(files, result.stdout.str() + result.stderr.str())
