@@ -15,7 +15,7 @@ no smoke test never loads them (DESIGN section 6).
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -268,13 +268,14 @@ def scriptum_http(pytestconfig: pytest.Config) -> httpx.Client:
 
 
 @pytest.fixture(scope="session")
-def scriptum_version(pytestconfig: pytest.Config) -> int | Literal["draft"]:
+def scriptum_version(pytestconfig: pytest.Config) -> int:
     """The candidate version (int) every smoke thread is pinned to (--scriptum-version, or the version
-    this session published with --scriptum-publish), or ``"draft"`` while the candidate is the draft."""
+    this session published with --scriptum-publish); 0 while the candidate is the draft
+    (--scriptum-version=draft), the version a draft run's ``ThreadResult`` reports."""
     resources = _role(pytestconfig).resources
-    version: int | Literal["draft"] | None = resources.candidate
+    version = resources.candidate
     if version is None and resources.cfg.draft:
-        version = "draft"
+        version = 0
     if version is None:
         pytest.fail(
             "no candidate version: pass --scriptum-version=N (or SCRIPTUM_VERSION / scriptum_version)",

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pytest_scriptum._limits import AUTO_CONCURRENCY_CAP, AUTO_CONCURRENCY_START
@@ -177,6 +177,7 @@ def _duration_s(thread: Thread) -> float:
 class ThreadResult:
     """The outcome of one pinned thread run as the platform reported it.
 
+    ``version`` is the version it ran (0 for a run of the draft, ``--scriptum-version=draft``);
     ``status`` is COMPLETED, FAILED, PAUSED or CANCELLED (PENDING/RUNNING never reach a test);
     ``error_code`` is the platform's machine-readable class of ``error`` ("SCRIPT_ERROR",
     "SCRIPT_DEADLINE", "SCRIPT_OUTPUT_INVALID", ...; "" when there is none); ``output`` is the
@@ -370,6 +371,8 @@ class PinnedRunner:
         try:
             result = ThreadResult.from_record(record, input)
             self._judge(result, name, cancel, ran_draft=record.thread.draft)
+            if self._draft:
+                result = replace(result, version=0)  # a draft run has no version: always 0
         except PlatformFault:
             self._circuit.failed()
             raise

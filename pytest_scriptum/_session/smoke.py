@@ -322,10 +322,15 @@ class SmokeTests:
         return attempts
 
     def _declared_schema(self, script: str, version: int) -> dict[str, Any] | NoDeclaredOutputs | ValueError:
-        """The version's declared output schema, read from GetScriptVersion once per process."""
+        """The version's declared output schema, read from GetScriptVersion once per process (a draft
+        run, version 0 with ``--scriptum-version=draft``: the draft's, from GetDraftInfo)."""
         key = (script, version)
         if key not in self._declared:
-            contract = self.resources.client.get_script_version(script, version).contract
+            client = self.resources.client
+            if version == 0 and self.cfg.draft:
+                contract = client.get_draft_info(script).contract
+            else:
+                contract = client.get_script_version(script, version).contract
             try:
                 self._declared[key] = declared_output_schema(contract)
             except (NoDeclaredOutputs, ValueError) as exc:
