@@ -229,3 +229,35 @@ def test_both_checklists_in_order_in_the_bundle_the_summary_junit_and_allure(
     environment = (files.path / "evidence" / "allure" / "environment.properties").read_text()
     assert "scriptum.publish.version=3" in environment and "scriptum.env.restore=restored" in environment
     assert_no_value_written(files, result.stdout.str() + result.stderr.str())
+
+
+def test_kill_9_between_apply_and_restore_is_reported_by_the_next_session(
+    make_platform: MakePlatform, files: pytest.Pytester
+) -> None:
+    from kit.interrupts import InnerSession
+
+    platform = promoted(make_platform)
+    # The draft runs are held on the server: the overlay is applied, nothing is decided yet.
+    platform.set_faults(latency_ms=120_000, methods=["TestScriptDraft"])
+    args = platform.args("--scriptum-version=draft", "--scriptum-overlay=overlay.yaml")
+    session = InnerSession(files, *args)
+    platform.wait_for(lambda stats: stats.calls.get("TestScriptDraft", 0) >= 1, "a draft run arrived")
+    session.kill()
+    session.wait()
+    assert overlay(platform) == OVERLAY_AFTER  # applied, never restored: the snapshot died with it
+    (entry,) = (json.loads(p.read_text()) for p in (files.path / "evidence").glob("rollback-journal.calc.*"))
+    assert (entry["kind"], entry["state"]) == ("overlay", "open")
+    assert sorted(entry["overlay"]["before"]) == ["LEGACY_MODEL", "MODEL"]  # fingerprints, never values
+    assert "gpt-4o" not in json.dumps(entry) and "legacy-1" not in json.dumps(entry)
+    platform.reset()  # faults off, counters zeroed
+    result = files.runpytest_subprocess(*platform.args("--scriptum-version=draft"))
+    assert result.ret == 21, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*changed the overlay of calc (set MODEL, TEMPERATURE, deleted LEGACY_MODEL) and never closed*",
+            "ACTION REQUIRED, run by hand: restore the overlay keys LEGACY_MODEL, MODEL, TEMPERATURE of calc "
+            "from your configuration source (their earlier values were never stored), then remove *",
+        ]
+    )
+    assert platform.calls("TestScriptDraft") == 0  # nothing ran before the human acts
+    assert overlay(platform) == OVERLAY_AFTER
