@@ -261,3 +261,5 @@ def test_kill_9_between_apply_and_restore_is_reported_by_the_next_session(
     )
     assert platform.calls("TestScriptDraft") == 0  # nothing ran before the human acts
     assert overlay(platform) == OVERLAY_AFTER
+    reported = bundle(files)["journal"]  # the bundle validates against the schema
+    assert (reported["kind"], reported["state"]) == ("overlay", "reported")
