@@ -44,6 +44,7 @@ from pytest_scriptum._limits import (
 
 __all__ = [
     "CLEAR",
+    "DRAFT",
     "OPTIONS",
     "VERIFICATION_OPTIONS_ENV",
     "OptionSpec",
@@ -134,6 +135,20 @@ def _shard(raw: str) -> Shard:
     if not 1 <= index <= total <= MAX_SHARDS:
         raise _Invalid(accepted)
     return Shard(index, total)
+
+
+DRAFT: Final = "draft"
+"""``--scriptum-version=draft``: the candidate is the script's current draft (DESIGN section 8)."""
+
+
+def _version(raw: str) -> int | Literal["draft"]:
+    # DESIGN section 2: a version (int >= 1), or ``draft`` (section 8: every run is TestScriptDraft).
+    if raw.strip().lower() == DRAFT:
+        return DRAFT
+    try:
+        return _int_at_least(1)(raw)
+    except _Invalid:
+        raise _Invalid("expected an integer >= 1 or 'draft'") from None
 
 
 def _rate(raw: str) -> float:
@@ -296,12 +311,13 @@ class OptionSpec:
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "version",
-        "candidate version every smoke thread is pinned to (int >= 1)",
-        _int_at_least(1),
+        "candidate version every smoke thread is pinned to (int >= 1), or 'draft': every smoke run "
+        "tests the script's current draft (TestScriptDraft)",
+        _version,
         cli="--scriptum-version",
         ini="scriptum_version",
         env="SCRIPTUM_VERSION",
-        metavar="N",
+        metavar="N|draft",
         rerun="override",  # the rollback target
     ),
     OptionSpec(
@@ -536,6 +552,41 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="I/N",
         rerun="override",  # the verification re-run repeats the node ids it is given, unsharded
     ),
+    OptionSpec(
+        "publish",
+        "publish the script's draft (PublishScriptDraft) after preflight and pin every run to the "
+        "version it creates, the version active before being the rollback target; with "
+        "--scriptum-version=draft: gate the draft, publish only if it passes, then gate the published "
+        "version (DESIGN section 8)",
+        _bool,
+        default=False,
+        cli="--scriptum-publish",
+        ini="scriptum_publish",
+        flag=True,
+        rerun="override",  # a re-run never publishes
+    ),
+    OptionSpec(
+        "env_file",
+        "tenant env to import (ImportEnvVars, dotenv: KEY=VALUE lines, existing keys overwritten, blank "
+        "lines and # comments ignored) before preflight; values are never shown (DESIGN section 8)",
+        _path,
+        cli="--scriptum-env-file",
+        ini="scriptum_env_file",
+        is_path=True,
+        metavar="PATH",
+        rerun="override",  # the re-run imports nothing
+    ),
+    OptionSpec(
+        "overlay",
+        "script overlay change to apply (UpdateScriptEnv) before preflight: YAML or JSON with 'set' "
+        "(KEY: value) and/or 'delete' (keys); a rollback restores the overlay (DESIGN section 8)",
+        _path,
+        cli="--scriptum-overlay",
+        ini="scriptum_overlay",
+        is_path=True,
+        metavar="PATH",
+        rerun="override",  # the re-run changes nothing
+    ),
     # Internal: set by the parent session on the verification re-run after a rollback.
     OptionSpec(
         "verification_of",
@@ -561,7 +612,7 @@ class ScriptumConfig:
     One field per row of ``OPTIONS`` (a test checks they match), plus the token and the sources.
     """
 
-    version: int | None = _DEFAULTS["version"]
+    version: int | Literal["draft"] | None = _DEFAULTS["version"]
     script: str | None = _DEFAULTS["script"]
     endpoint: str | None = _DEFAULTS["endpoint"]
     http_url: str | None = _DEFAULTS["http_url"]
@@ -586,6 +637,9 @@ class ScriptumConfig:
     seed: Path | None = _DEFAULTS["seed"]
     token_env: str = _DEFAULTS["token_env"]
     shard: Shard | None = _DEFAULTS["shard"]
+    publish: bool = _DEFAULTS["publish"]
+    env_file: Path | None = _DEFAULTS["env_file"]
+    overlay: Path | None = _DEFAULTS["overlay"]
     verification_of: int | None = _DEFAULTS["verification_of"]
     token: str | None = field(default=None, repr=False)
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -599,6 +653,27 @@ class ScriptumConfig:
     def deferred(self) -> bool:
         """A shard of a sharded gate (``--scriptum-rollback=defer``): records, decides nothing."""
         return self.rollback == "defer" and not self.is_verification_run
+
+    @property
+    def draft(self) -> bool:
+        """``--scriptum-version=draft``: the candidate is the current draft (DESIGN section 8)."""
+        return self.version == DRAFT
+
+    @property
+    def has_candidate(self) -> bool:
+        """Whether smoke tests have a candidate: ``--scriptum-version`` given, or the version
+        ``--scriptum-publish`` will create."""
+        return self.version is not None or self.publish
+
+    @property
+    def pinned_version(self) -> int | None:
+        """The numbered version given as the candidate; None for ``draft`` or no candidate."""
+        return self.version if isinstance(self.version, int) else None
+
+    @property
+    def candidate_label(self) -> str:
+        """The candidate as messages name it: ``v4``, or ``draft``."""
+        return DRAFT if self.draft else f"v{self.version}"
 
     @property
     def is_verification_run(self) -> bool:
@@ -787,9 +862,29 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
             f"{sources['rollback']}=defer: invalid value for {_label(_SPECS['rollback'])}: defer is "
             "for a shard of a sharded gate; set --scriptum-shard=I/N (or SCRIPTUM_SHARD / scriptum_shard)"
         )
+    _check_publish(values, sources)
     explicit = sources["token_env"] != "default"
     values["token_env"], values["token"] = _token(env, values["token_env"], explicit=explicit)
     return ScriptumConfig(**values, sources=sources)
+
+
+def _check_publish(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """``--scriptum-publish`` publishes the draft (DESIGN section 8): a numbered candidate contradicts
+    it, and a shard decides nothing, so it must never publish (each shard would publish again)."""
+    if not values["publish"]:
+        return
+    where = sources["publish"]  # --scriptum-publish, or the ini key it came from
+    if isinstance(values["version"], int):
+        raise pytest.UsageError(
+            f"{where} publishes the draft and pins every run to the version it creates, but "
+            f"{sources['version']}={values['version']} names a version already published: drop "
+            "--scriptum-version, or pass --scriptum-version=draft to gate the draft before publishing"
+        )
+    if values["shard"] is not None:
+        raise pytest.UsageError(
+            f"{where} cannot be used with --scriptum-shard: every shard would publish the draft again; "
+            "publish once, then gate the published version with the sharded gate"
+        )
 
 
 def from_environment(env: Mapping[str, str], **given: Any) -> ScriptumConfig:

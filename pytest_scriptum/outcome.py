@@ -163,6 +163,21 @@ class SessionOutcome:
     """``--scriptum-rollback=defer``: a shard whose gate the merge decides (role ``shard``)."""
     merged: bool = False
     """Written by ``scriptum-gate merge`` over every shard's records (role ``merged``)."""
+    publish: Mapping[str, Any] | None = None
+    """DESIGN section 8: the draft candidate and/or the publish (``_session.promotion.PublishRecord``
+    as a dict: mode, draft_sha, version, previous_active, status, message); None otherwise."""
+
+    env_changes: Mapping[str, Any] | None = None
+    """DESIGN section 8: ``_session.env_promotion.EnvChanges`` as a dict (imported, overlay_set,
+    overlay_deleted, restored, kept, restore, message; keys and keyed fingerprints only); None when
+    the session changed no env."""
+
+    @property
+    def candidate_label(self) -> str:
+        """The candidate as the summary names it: ``v4``, or ``draft`` (nothing published)."""
+        if self.candidate_version is None and self.publish is not None:
+            return "draft"
+        return f"v{self.candidate_version}"
 
     @property
     def role(self) -> Role:

@@ -99,7 +99,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     role = _role(config)
     cfg = role.resources.cfg
-    if cfg.endpoint is None and cfg.version is None:
+    if cfg.endpoint is None and not cfg.has_candidate:
         return None
     # The preflight runs after collection (only when a smoke test is selected): its lines are
     # printed before the first test, not here.
@@ -269,8 +269,13 @@ def scriptum_http(pytestconfig: pytest.Config) -> httpx.Client:
 
 @pytest.fixture(scope="session")
 def scriptum_version(pytestconfig: pytest.Config) -> int:
-    """The candidate version (int) every smoke thread is pinned to (--scriptum-version)."""
-    version = _role(pytestconfig).resources.cfg.version
+    """The candidate version (int) every smoke thread is pinned to (--scriptum-version, or the version
+    this session published with --scriptum-publish); 0 while the candidate is the draft
+    (--scriptum-version=draft), the version a draft run's ``ThreadResult`` reports."""
+    resources = _role(pytestconfig).resources
+    version = resources.candidate
+    if version is None and resources.cfg.draft:
+        version = 0
     if version is None:
         pytest.fail(
             "no candidate version: pass --scriptum-version=N (or SCRIPTUM_VERSION / scriptum_version)",

@@ -7,6 +7,8 @@ Runbook promotion checklist as the plugin performs it (DESIGN section 3 "Preflig
                                         required ``env`` keys are in the effective env)
   2. script overlay recorded           (keys and fingerprints of the values, never the values)
   3. candidate version exists          (and is published: ACTIVE, SUPERSEDED or COMPILED)
+     or, for ``--scriptum-version=draft`` / ``--scriptum-publish`` (DESIGN section 8):
+     compiled draft exists                (GetDraftInfo: status COMPILED; its sha is recorded)
   5. rollback target verified          (exists, differs from the candidate, never rolled back from)
 Item 4, the pinned smoke gate, is the test run itself.
 
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_scriptum.client import ScriptumClient, ScriptumError
 
 if TYPE_CHECKING:
-    from pytest_scriptum.client._records import ApiInfo, Script, ScriptVersion
+    from pytest_scriptum.client._records import ApiInfo, DraftInfo, Script, ScriptVersion
 
 __all__ = [
     "CHECKLIST",
@@ -50,6 +52,7 @@ CHECKLIST = {
     "env": "1. tenant env has the critical keys",
     "overlay": "2. script overlay recorded",
     "candidate": "3. candidate version exists",
+    "draft": "3. compiled draft exists",
     "target": "5. rollback target verified",
 }
 
@@ -133,6 +136,7 @@ class Preflight:
     effective_keys: tuple[str, ...] = ()
     api: ApiUse | None = None
     fingerprint_key: str = "session"
+    draft_sha: str | None = None  # the compiled draft's content sha256 (a draft candidate, or one to publish)
 
     @property
     def ok(self) -> bool:
@@ -160,6 +164,8 @@ class Preflight:
             "overlay_sha256": dict(sorted(self.overlay.items())),
             "fingerprints": {"algorithm": "hmac-sha256", "key": self.fingerprint_key},
             "effective_env_keys": list(self.effective_keys),
+            # Only with a draft candidate or a publish (DESIGN section 8).
+            **({"draft_sha": self.draft_sha} if self.draft_sha is not None else {}),
         }
 
 
@@ -215,7 +221,7 @@ class _Checklist:
         self,
         client: ScriptumClient,
         script: str,
-        candidate: int,
+        candidate: int | None,
         on_env: Callable[[Mapping[str, str]], None] | None = None,
     ) -> None:
         self.client = client
@@ -285,6 +291,7 @@ class _Checklist:
     def candidate_version(self, info: Script) -> ScriptVersion:
         """GetScriptVersion of the candidate: it exists, is published, and (bundled) echoes."""
         name, candidate = self.script, self.candidate
+        assert candidate is not None  # a numbered candidate; the draft's is compiled_draft
         try:
             version = self.client.get_script_version(name, candidate)
         except ScriptumError as exc:
@@ -320,6 +327,48 @@ class _Checklist:
         )
         return version
 
+    def compiled_draft(self) -> DraftInfo:
+        """GetDraftInfo: the script has a draft and it is COMPILED (TestScriptDraft and
+        PublishScriptDraft run the compiled draft; docs: /scriptum/concepts, version status)."""
+        name = self.script
+        draft = self.client.get_draft_info(name)
+        if not draft.exists:
+            raise self.stop(
+                "draft", f"{name} has no draft (save one: dodil scriptum draft save {name} -f FILE)"
+            )
+        if draft.status != "COMPILED":
+            problems = "; ".join(
+                f"{d.file}:{d.line}:{d.column}: {d.message}" for d in draft.diagnostics[:3]
+            )
+            raise self.stop(
+                "draft",
+                f"the draft of {name} is {draft.status or 'in an unknown state'}, not COMPILED"
+                + (f" ({problems})" if problems else "")
+                + f": compile it (dodil scriptum draft compile {name})",
+            )
+        sha = draft.content_sha256[:12] or "?"
+        self.add("draft", True, f"the draft of {name} is COMPILED (sha256 {sha})")
+        return draft
+
+    def active_target(self, info: Script, rolled: set[int]) -> int | None:
+        """``--scriptum-publish``: the rollback target is exactly the version active before the
+        publish (DESIGN section 8), which must exist and never have been rolled back from."""
+        active = info.active_version
+        if not active:
+            self.add(
+                "target", True,
+                f"no active version of {self.script} before publishing (a failed gate ends as no_target)",
+            )
+            return None
+        if active in rolled:
+            raise self.stop(
+                "target",
+                f"v{active}, active before publishing, was rolled back from before: pass "
+                "--scriptum-rollback-to=N (a known-good version)",
+            )
+        self.add("target", True, f"v{active} (active before publishing; exists, never rolled back from)")
+        return active
+
     # -- 5. the rollback target ---------------------------------------------------------------
     def explicit_target(self, target: int, rolled: set[int]) -> bool:
         """Check ``--scriptum-rollback-to``; False (item failed) when it is unusable."""
@@ -345,6 +394,7 @@ class _Checklist:
         return problem is None
 
     def history_target(self, info: Script) -> int | None:
+        assert self.candidate is not None  # a draft's target is active_target
         if info.history is None:
             raise self.stop(
                 "target",
@@ -384,7 +434,7 @@ class _Checklist:
             from_contract = [key for key in missing if key not in required]
             why = (
                 f" ({', '.join(from_contract)} required by the env block of {self.script} "
-                f"v{self.candidate}'s contract)"
+                f"{'draft' if self.candidate is None else f'v{self.candidate}'}'s contract)"
                 if from_contract
                 else ""
             )
@@ -402,12 +452,14 @@ def run_preflight(
     client: ScriptumClient,
     *,
     script: str,
-    candidate: int,
+    candidate: int | None,
     explicit_target: int | None,
     require_env: Sequence[str],
     check_target: bool = True,
     on_env: Callable[[Mapping[str, str]], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    publish: bool = False,
+    key: tuple[bytes, str] | None = None,
 ) -> Preflight:
     """Run the checklist against the platform; nothing here changes the platform.
 
@@ -416,6 +468,13 @@ def run_preflight(
     ``on_env`` is called with each env mapping read (tenant env, script overlay): the session
     keeps the secret values for its redactor. Overlay fingerprints are keyed by
     ``fingerprint_key(environ)`` (``os.environ`` when None).
+
+    ``candidate`` None: the candidate is the script's draft (``--scriptum-version=draft``, DESIGN
+    section 8): item 3 checks that a compiled draft exists, and its contract's env keys are
+    required. Without ``publish`` nothing is published, so there is no rollback target (item 5 says
+    so); with ``publish`` the target is the version active now, before the publish. ``key``: the
+    (HMAC key, source) pair the session already drew (``fingerprint_key``), so every fingerprint
+    of the session is comparable; drawn here when None.
     """
     checks = _Checklist(client, script, candidate, on_env)
     active: int | None = None
@@ -423,11 +482,22 @@ def run_preflight(
         checks.api()
         info = checks.script_info()
         active = info.active_version
-        version = checks.candidate_version(info)
+        draft: DraftInfo | None = None
+        if candidate is None:
+            draft = checks.compiled_draft()
+            contract = draft.contract
+        else:
+            contract = checks.candidate_version(info).contract
         rolled = set(info.rolled_back_from)
         target: int | None = None
         source: Literal["explicit", "history", "none"] = "none"
-        if check_target:
+        if check_target and candidate is None and explicit_target is None:
+            if publish:
+                target = checks.active_target(info, rolled)
+                source = "history" if target is not None else "none"
+            else:
+                checks.add("target", True, "not needed: the draft is tested, never published or activated")
+        elif check_target:
             if explicit_target is not None:
                 source = "explicit"
                 target = explicit_target
@@ -436,11 +506,11 @@ def run_preflight(
                 target = checks.history_target(info)
                 source = "history" if target is not None else "none"
         try:
-            key, key_source = fingerprint_key(environ)
+            secret, key_source = key if key is not None else fingerprint_key(environ)
         except ValueError as exc:
             raise checks.stop("overlay", str(exc)) from None
-        overlay, effective = checks.env(require_env, contract_env_keys(version.contract), key)
-        del key
+        overlay, effective = checks.env(require_env, contract_env_keys(contract), secret)
+        del secret
         return Preflight(
             tuple(checks.items),
             active_version=active,
@@ -451,6 +521,7 @@ def run_preflight(
             effective_keys=effective,
             api=checks.api_use,
             fingerprint_key=key_source,
+            draft_sha=draft.content_sha256 if draft is not None else None,
         )
     except _Stop:
         return Preflight(tuple(checks.items), active_version=active, api=checks.api_use)

@@ -183,6 +183,7 @@ def _duration_s(thread: Thread) -> float:
 class ThreadResult:
     """The outcome of one pinned thread run as the platform reported it.
 
+    ``version`` is the version it ran (0 for a run of the draft, ``--scriptum-version=draft``);
     ``status`` is COMPLETED, FAILED, PAUSED or CANCELLED (PENDING/RUNNING never reach a test);
     ``error_code`` is the platform's machine-readable class of ``error`` ("SCRIPT_ERROR",
     "SCRIPT_DEADLINE", "SCRIPT_OUTPUT_INVALID", ...; "" when there is none); ``output`` is the
@@ -278,8 +279,10 @@ class PinnedRunner:
         timeout: float,
         resolve_env: bool = True,
         error_limit: int = CONSECUTIVE_ERRORS_LIMIT,
+        draft: bool = False,
     ) -> None:
         self._client = client
+        self._draft = draft  # every run is TestScriptDraft of the current draft (``version`` unused)
         self._version = version
         self._script = script
         self._timeout = timeout
@@ -296,8 +299,17 @@ class PinnedRunner:
 
     @property
     def version(self) -> int:
-        """The version every run is pinned to."""
+        """The version every run is pinned to (0 for the draft)."""
         return self._version
+
+    @property
+    def draft(self) -> bool:
+        """Whether every run tests the script's current draft (``--scriptum-version=draft``)."""
+        return self._draft
+
+    @property
+    def _label(self) -> str:
+        return "draft" if self._draft else f"v{self._version}"
 
     @property
     def default_script(self) -> str | None:
@@ -352,12 +364,13 @@ class PinnedRunner:
                 load_env=resolve_env,
                 timeout_s=timeout or self._timeout,
                 cancel=cancel,
+                draft=self._draft,
                 on_pushback=on_pushback,
                 on_created=on_created,
             )
         except ScriptumError as exc:
             if exc.code == "CANCELLED" and cancel is not None and cancel.is_set():
-                raise RunCancelledError(f"run of {name} v{self._version} cancelled") from None
+                raise RunCancelledError(f"run of {name} {self._label} cancelled") from None
             if exc.code != "INVALID_ARGUMENT":  # a refused input says nothing about the platform's health
                 self._circuit.failed()
             raise
@@ -366,14 +379,16 @@ class PinnedRunner:
             raise
         try:
             result = ThreadResult.from_record(record, input)
-            self._judge(result, name, cancel)
+            self._judge(result, name, cancel, ran_draft=record.thread.draft)
+            if self._draft:
+                result = replace(result, version=0)  # a draft run has no version: always 0
         except PlatformFault:
             self._circuit.failed()
             raise
         except ValueError as exc:  # output_data that is not JSON: the platform broke its promise
             self._circuit.failed()
             raise PlatformFault(
-                f"thread {record.thread.thread_id} of {name} v{self._version}: {exc}; this is a platform "
+                f"thread {record.thread.thread_id} of {name} {self._label}: {exc}; this is a platform "
                 "fault, not a candidate failure"
             ) from None
         self._circuit.succeeded()
@@ -389,27 +404,37 @@ class PinnedRunner:
         except (AttributeError, TypeError):  # an exception type with __slots__: nothing to mark
             pass
 
-    def _judge(self, result: ThreadResult, name: str, cancel: threading.Event | None) -> None:
+    def _judge(
+        self, result: ThreadResult, name: str, cancel: threading.Event | None, *, ran_draft: bool = False
+    ) -> None:
         """Raise when the settled thread says nothing about the candidate."""
-        if result.version != self._version or result.script != name:
+        if self._draft:
+            # The docs are silent on the version a TestScriptDraft thread reports (facts sheet 2.1):
+            # the embedded server reports 0 ("no version") and marks the thread as a draft run. A
+            # draft run is drift when it reports another script, or a published version (>= 1)
+            # without the draft mark: then the platform ran something other than the draft.
+            drifted = result.script != name or (result.version != 0 and not ran_draft)
+        else:
+            drifted = result.version != self._version or result.script != name
+        if drifted:
             raise VersionDriftError(
-                f"version drift: the run was pinned to {name} v{self._version} but the platform reported "
+                f"version drift: the run was pinned to {name} {self._label} but the platform reported "
                 f"{result.script or '(no script)'} v{result.version} (thread {result.thread_id}); this is "
                 "a platform fault, not a candidate failure"
             )
         if result.platform_failure:
             raise PlatformFailure(
                 f"platform failure {result.error_code} in thread {result.thread_id} of {name} "
-                f"v{self._version}: {result.error or '(no message)'}; the platform marks it as its own, "
+                f"{self._label}: {result.error or '(no message)'}; the platform marks it as its own, "
                 "not a candidate failure",
                 result,
             )
         if result.status == "CANCELLED":
             if cancel is not None and cancel.is_set():
-                raise RunCancelledError(f"run of {name} v{self._version} cancelled")
+                raise RunCancelledError(f"run of {name} {self._label} cancelled")
             why = f"{result.error_code or 'no error code'}: {result.error or 'no message'}"
             raise UnrequestedCancelError(
-                f"thread {result.thread_id} of {name} v{self._version} was CANCELLED, but this session "
+                f"thread {result.thread_id} of {name} {self._label} was CANCELLED, but this session "
                 f"did not cancel it ({why}); nothing is known about the candidate from it",
                 result,
             )

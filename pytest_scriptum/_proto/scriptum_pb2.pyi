@@ -3297,6 +3297,7 @@ class Faults(_message.Message):
     LATENCY_AFTER_MS_FIELD_NUMBER: _builtins.int
     PLATFORM_FAILURE_FIELD_NUMBER: _builtins.int
     MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    FAIL_VERSION_FIELD_NUMBER: _builtins.int
     latency_ms: _builtins.int
     """Extra latency added before every matching call, in milliseconds."""
     error_rate: _builtins.float
@@ -3322,6 +3323,11 @@ class Faults(_message.Message):
     retry hint, while this many of the organization's threads are in flight (accepted, not yet
     settled); 0 = no limit.
     """
+    fail_version: _builtins.int
+    """Threads pinned to this version (CreateThread) from now on fail as the script's own error
+    (FAILED, SCRIPT_ERROR): a regression that shows only once the draft is published, since
+    TestScriptDraft threads are never affected; 0 = off.
+    """
     @_builtins.property
     def methods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Method names the faults apply to (e.g. "CreateThread"); empty means every method."""
@@ -3339,10 +3345,11 @@ class Faults(_message.Message):
         latency_after_ms: _builtins.int = ...,
         platform_failure: _builtins.str = ...,
         max_in_flight: _builtins.int = ...,
+        fail_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_next", b"error_next", "error_rate", b"error_rate", "error_status", b"error_status", "latency_after_ms", b"latency_after_ms", "latency_ms", b"latency_ms", "max_in_flight", b"max_in_flight", "methods", b"methods", "platform_failure", b"platform_failure", "stall", b"stall", "version_skew", b"version_skew"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_next", b"error_next", "error_rate", b"error_rate", "error_status", b"error_status", "fail_version", b"fail_version", "latency_after_ms", b"latency_after_ms", "latency_ms", b"latency_ms", "max_in_flight", b"max_in_flight", "methods", b"methods", "platform_failure", b"platform_failure", "stall", b"stall", "version_skew", b"version_skew"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

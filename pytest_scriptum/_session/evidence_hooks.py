@@ -35,7 +35,7 @@ class TestEvidence:
         if is_smoke(item):
             present = [name for name, _ in item.user_properties]
             script = script_of(item, self.cfg.script)
-            missing = junit.missing_test_properties(present, script=script, version=self.cfg.version)
+            missing = junit.missing_test_properties(present, script=script, version=self.resources.candidate)
             item.user_properties.extend(missing)
 
     @pytest.hookimpl(wrapper=True)
@@ -56,7 +56,7 @@ class TestEvidence:
         redactor = self.resources.redactor
         try:
             script = result.script if result else script_of(item, self.cfg.script)
-            version = result.version if result else self.cfg.version
+            version = (result.version or None) if result else self.resources.candidate
             allure.record_smoke_test(
                 name=item.name,
                 script=script,

@@ -8,6 +8,7 @@ it. Processes that only run tests (xdist workers) have no gate owner.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -17,18 +18,28 @@ from typing import Any, Literal
 import pytest
 
 from pytest_scriptum import _compat
-from pytest_scriptum._exit_codes import session_exit_code
+from pytest_scriptum._exit_codes import ExitCode, session_exit_code
 from pytest_scriptum._session import signals, verification
+from pytest_scriptum._session.env_inputs import (
+    EnvInputError,
+    OverlayChange,
+    TenantEnv,
+    read_env_file,
+    read_overlay,
+)
+from pytest_scriptum._session.env_promotion import EnvPromotion
 from pytest_scriptum._session.journal import JournalEntry, OpenJournal, find_open, journal_path, state_of_open
+from pytest_scriptum._session.promotion import PublishMode, PublishRecord, publish_draft
 from pytest_scriptum._session.records import RecordBook
 from pytest_scriptum._session.resources import SessionResources, remote_connection
 from pytest_scriptum._session.shard import ShardSplit
 from pytest_scriptum._session.signals import Interruption
+from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
 from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
-from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
+from pytest_scriptum.preflight import Preflight, PreflightItem, fingerprint_key, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
 __all__ = ["GateOwner"]
@@ -71,6 +82,12 @@ class GateOwner:
         self.journal: JournalEntry | None = None  # this session's rollback intent, once written
         self.open_journal: OpenJournal | None = None  # an earlier session's, found in preflight
         self.rollback_status: str | None = None
+        self.publish: PublishRecord | None = None  # DESIGN section 8: the draft candidate / the publish
+        self.publish_journal: JournalEntry | None = None  # written before PublishScriptDraft
+        self._stopped_by: str | None = None  # the signal that stopped the test loop, if one did
+        self._tenant_env: TenantEnv | None = None  # --scriptum-env-file, read at session start
+        self._overlay_change: OverlayChange | None = None  # --scriptum-overlay, read at session start
+        self.env: EnvPromotion | None = None  # the env changes made, and the overlay's snapshot
         self.interruption = Interruption()
         if self.gated:
             # SIGINT/SIGTERM for the whole session (DESIGN section 3 "Rollback"); restored at unconfigure.
@@ -102,7 +119,9 @@ class GateOwner:
         """DESIGN section 3: a later session that finds an open journal for its script says so in
         preflight and reports it (exit 21 with the exact state) before doing anything else."""
         assert self.cfg.script
-        entry = find_open(self.evidence_dir, self.cfg.script)
+        mine = (self.env.journal if self.env else None, self.publish_journal)
+        own = [entry.path for entry in mine if entry is not None]
+        entry = find_open(self.evidence_dir, self.cfg.script, exclude=own)
         if entry is None:
             return
         found = state_of_open(entry, self.resources.client)
@@ -113,7 +132,7 @@ class GateOwner:
     @property
     def gated(self) -> bool:
         """A smoke session: a candidate version is given and tests will run (not a listing mode)."""
-        return self.cfg.version is not None and self.listing is None
+        return self.cfg.has_candidate and self.listing is None
 
     # -- session start ----------------------------------------------------------------------
     def start(self, *, smoke_selected: bool | None = None) -> None:
@@ -131,6 +150,8 @@ class GateOwner:
             self.last_failed = _compat.last_failed_narrowing(self.config)
         if self.listing is not None or cfg.endpoint is None:
             return  # listing modes never contact the platform (DESIGN section 3 "Run modes")
+        if smoke_selected is None and self.gated and not cfg.is_verification_run:
+            self._read_env_inputs()
         if smoke_selected is None:
             if not cfg.embedded:
                 self.resources.connect(remote_connection(cfg, embedded=verification.parent_was_embedded(cfg)))
@@ -147,16 +168,136 @@ class GateOwner:
             return
         if cfg.embedded:
             self.resources.connect()
-        assert cfg.script and cfg.version is not None
-        self.preflight = run_preflight(
+        assert cfg.script and cfg.has_candidate
+        try:
+            key = fingerprint_key()
+        except ValueError:
+            key = None  # the preflight reports the bad key (its item 2)
+        env_items = self._promote_env(key) if key is not None else ()
+        if any(not item.ok for item in env_items):
+            self.preflight = Preflight(env_items)  # nothing else runs (exit 20)
+            return
+        self.preflight = preflight = run_preflight(
             self.resources.client,
             script=cfg.script,
-            candidate=cfg.version,
+            candidate=cfg.pinned_version,  # None: the draft is the candidate (DESIGN section 8)
             explicit_target=cfg.rollback_to,
             require_env=cfg.require_env,
             check_target=not cfg.is_verification_run,
             on_env=self.resources.secrets.learn,
+            publish=cfg.publish,
+            key=key,
         )
+        if env_items:
+            self._preflight = preflight = replace(preflight, items=(*env_items, *preflight.items))
+        mode = self._publish_mode
+        if mode is not None:
+            self.publish = PublishRecord(
+                mode,
+                preflight.draft_sha,
+                "not_requested" if mode == "draft" else "not_published",
+                previous_active=preflight.active_version if cfg.publish else None,
+                message=(
+                    "the draft is the candidate (TestScriptDraft); nothing is published"
+                    if mode == "draft"
+                    else "nothing published yet"
+                ),
+            )
+        if mode == "publish" and self.preflight is not None and self.preflight.ok:
+            self._publish(mode)
+
+    def _read_env_inputs(self) -> None:
+        """Read ``--scriptum-env-file`` and ``--scriptum-overlay`` now, before the platform is
+        contacted: a bad file is a UsageError naming the option, the file and line (never a value)."""
+        cfg = self.cfg
+        try:
+            if cfg.env_file is not None:
+                self._tenant_env = read_env_file(cfg.env_file)
+            if cfg.overlay is not None:
+                self._overlay_change = read_overlay(cfg.overlay)
+        except EnvInputError as exc:
+            option = "env_file" if self._tenant_env is None and cfg.env_file is not None else "overlay"
+            raise pytest.UsageError(f"{cfg.sources.get(option, option)}: {exc}") from None
+        # Values the redactor must know before anything is written (secret by name or declared).
+        if self._tenant_env is not None:
+            self.resources.secrets.learn(self._tenant_env.values)
+        if self._overlay_change is not None:
+            self.resources.secrets.learn(self._overlay_change.set)
+
+    def _promote_env(self, key: tuple[bytes, str]) -> tuple[PreflightItem, ...]:
+        """The runbook's promotion steps 1 and 2 as the plugin performs them, before the checklist
+        reads the env: import the tenant env, snapshot and change the overlay
+        (``_session.env_promotion``). A step the platform refuses fails (nothing after it runs)."""
+        tenant, change, cfg = self._tenant_env, self._overlay_change, self.cfg
+        if (tenant is None and change is None) or cfg.script is None:
+            return ()
+        if find_open(self.evidence_dir, cfg.script) is not None:
+            return ()  # an earlier session's change is unfinished: the preflight reports it, nothing changes
+        client = self.resources.client
+        env = self.env = EnvPromotion(client, cfg.script, key[0], declared_secret=cfg.secret_env)
+        items: list[PreflightItem] = []
+        if tenant is not None:
+            try:
+                env.import_tenant(tenant)
+            except ScriptumError as exc:
+                return (PreflightItem("1. tenant env imported", False, f"ImportEnvVars failed: {exc}"),)
+            detail = f"{len(tenant.values)} keys imported from {tenant.path} (values never shown)"
+            items.append(PreflightItem("1. tenant env imported", True, detail))
+        if change is not None:
+            try:
+                env.apply_overlay(change, self.evidence_dir)
+            except (ScriptumError, OSError) as exc:
+                items.append(PreflightItem("2. script overlay updated", False, f"not applied: {exc}"))
+                return tuple(items)
+            detail = (
+                f"set {', '.join(sorted(change.set)) or 'nothing'}, deleted "
+                f"{', '.join(change.delete) or 'nothing'} (snapshot kept in memory only)"
+            )
+            items.append(PreflightItem("2. script overlay updated", True, detail))
+        return tuple(items)
+
+    @property
+    def _publish_mode(self) -> PublishMode | None:
+        cfg = self.cfg
+        if cfg.is_verification_run or not (cfg.draft or cfg.publish):
+            return None
+        if cfg.draft:
+            return "draft+publish" if cfg.publish else "draft"
+        return "publish"
+
+    def _publish(self, mode: PublishMode) -> bool:
+        """Publish the draft (journal first, ``_session.promotion``); the runs are pinned to the
+        version it creates. A publish that cannot be journalled or is refused changed nothing: it
+        fails the preflight (``--scriptum-publish`` alone, exit 20) or ends the draft's gate as
+        inconclusive. Returns whether the draft was published."""
+        cfg, preflight = self.cfg, self.preflight
+        assert cfg.script and preflight is not None
+        previous = preflight.active_version or None
+        try:
+            record, entry = publish_draft(
+                self.resources.client,
+                script=cfg.script,
+                mode=mode,
+                draft_sha=preflight.draft_sha,
+                previous_active=previous,
+                incident=cfg.incident,
+                evidence_dir=self.evidence_dir,
+            )
+        except (OSError, ScriptumError) as exc:
+            record = PublishRecord(
+                mode, preflight.draft_sha, "publish_failed", previous_active=previous,
+                message=f"not published (the journal could not be written or the script read): {exc}",
+            )
+        else:
+            self.publish_journal = entry
+        self.publish = record
+        if record.status != "published":
+            if mode == "publish":
+                item = PreflightItem("3. draft published by the plugin", False, record.message)
+                self._preflight = replace(preflight, items=(*preflight.items, item))
+            return False
+        self.resources.published = record.version
+        return True
 
     @property
     def preflight_failed(self) -> bool:
@@ -236,6 +377,10 @@ class GateOwner:
         status = pytest_session.exitstatus
         if status in _PYTEST_OWN:
             return
+        # The signal that stopped the test loop (``holding`` forgets it): a published version's
+        # evidence names it (DESIGN section 8).
+        received = self.interruption.received
+        self._stopped_by = signal.Signals(received).name if received is not None else None
         with self.interruption.holding():
             self._finish(pytest_session, status)
 
@@ -248,6 +393,8 @@ class GateOwner:
         if cfg.deferred:
             verdict, broken = self._deferred(verdict, interrupted)
         elif not cfg.is_verification_run:
+            if self._publish_mode == "draft+publish" and verdict.decision == "pass" and not interrupted:
+                verdict = self._publish_and_gate(verdict)
             self._call_hook("pytest_scriptum_gate_evaluated", verdict=verdict)
         rollback = self._rollback_for(verdict, selection)
         rollback_code = rollback.exit_code if rollback is not None else None
@@ -263,13 +410,18 @@ class GateOwner:
             interrupted=interrupted,
             other_tests_failed=self._non_smoke_failed(),
         )
+        exit_code = self._settle_publish(exit_code, verdict, rollback)
+        self._settle_env(verdict)
+        if self.env is not None and self.env.changes.restore in ("conflict", "restore_failed"):
+            exit_code = int(ExitCode.HUMAN_MUST_ACT)  # the overlay is not what this session meant to leave
         pytest_session.exitstatus = exit_code
-        journal = self._journal_record()
+        self._close_publish_journal()
+        journal = self._journal_record() or self.publish_journal
         split = ShardSplit.of(self.config)
         shard = split.record() if split is not None else None
         self.outcome = SessionOutcome(
             script=cfg.script,
-            candidate_version=cfg.version,
+            candidate_version=self.resources.candidate,
             endpoint=self.resources.endpoint_label,
             transport=cfg.transport,
             started_at=self.started_at,
@@ -289,8 +441,73 @@ class GateOwner:
             shard=shard.as_dict() if shard is not None else None,
             suite_nodeids=shard.suite_nodeids if shard is not None else None,
             deferred=cfg.deferred,
+            publish=self.publish.as_dict() if self.publish is not None else None,
+            env_changes=self.env.changes.as_dict() if self.env is not None else None,
         )
         self._write_evidence(self.outcome)
+
+    def _publish_and_gate(self, verdict: Verdict) -> Verdict:
+        """``--scriptum-version=draft --scriptum-publish`` after the draft's gate passed (DESIGN
+        section 8): publish, then gate the published version as a second pass pinned to it — the
+        structured re-run child of ``_session.verification`` (the same node ids, options through
+        its JSON channel, its own bundle, stopped on SIGINT/SIGTERM). Its verdict becomes the
+        session's: a failed second pass rolls back to the version active before the publish."""
+        if self.interruption.signal_name() is not None or not self._publish("draft+publish"):
+            signal = self.interruption.signal_name()
+            why = f"interrupted by {signal}" if signal else (self.publish.message if self.publish else "")
+            return replace(verdict, decision="inconclusive", reason=f"the draft passed; not published: {why}")
+        published = self.resources.published
+        assert published is not None and self.publish is not None
+        second = self._verify(published)
+        self.publish = replace(self.publish, second_pass=second.as_dict())
+        what = f"the draft passed; the published v{published} "
+        if second.verdict == "pass":
+            return replace(verdict, reason=what + f"passed its pinned second pass ({second.passed} passed)")
+        if second.verdict == "fail":
+            reason = what + f"failed its pinned second pass: {second.reason}"
+            return replace(verdict, decision="fail", reason=reason)
+        reason = what + f"second pass was inconclusive: {second.reason}"
+        return replace(verdict, decision="inconclusive", reason=reason)
+
+    def _settle_publish(self, exit_code: int, verdict: Verdict, rollback: RollbackResult | None) -> int:
+        """The publish record's last word, and the exit code it makes. A version this session
+        published that is active and was never gated to a verdict
+        (interrupted, inconclusive, the second pass stopped) is a human's to roll back: exit 21,
+        and the evidence names the version and the exact command (DESIGN section 3 exit codes)."""
+        record, cfg = self.publish, self.cfg
+        if record is not None and record.status == "not_published":
+            self.publish = replace(
+                record, message=f"the draft's gate ended {verdict.decision}: nothing was published"
+            )
+        if record is None or record.status != "published" or not cfg.script:
+            return exit_code
+        undecided = verdict.decision == "inconclusive" or self.interruption.signal_name() is not None
+        rolled = rollback is not None and rollback.sent
+        if not undecided or rolled:
+            return exit_code
+        stopped_by = self.interruption.signal_name() or self._stopped_by
+        if stopped_by is None and exit_code == pytest.ExitCode.INTERRUPTED:
+            stopped_by = "an interrupt"
+        why = (
+            f"the session was interrupted by {stopped_by}"
+            if stopped_by is not None
+            else f"the gate was inconclusive: {verdict.reason}"
+        )
+        self.publish = record.ungated(cfg.script, why)
+        return int(ExitCode.HUMAN_MUST_ACT)
+
+    def _close_publish_journal(self) -> None:
+        """Close the publish's journal entry with the publish's last status: the evidence says what
+        to do from here (an entry left open by a kill -9 is what the next session reports)."""
+        entry, record = self.publish_journal, self.publish
+        if entry is None or record is None:
+            return
+        closed = entry.closed("closed", record.status)
+        try:
+            closed.write()
+        except OSError:
+            return  # stays open: the next session reports it, the safe side
+        self.publish_journal = closed
 
     def _journal_record(self) -> JournalEntry | None:
         """Close this session's journal entry (or mark an earlier session's open one reported) and
@@ -391,6 +608,15 @@ class GateOwner:
             # An earlier session's rollback is unfinished: that is what this session reports (exit 21).
             self.rollback_status = "interrupted"
             return self.open_journal.result(self._mode)
+        if verdict.decision == "fail" and not cfg.is_verification_run and self.resources.candidate is None:
+            # --scriptum-version=draft: the draft was tested, nothing was published or activated.
+            return RollbackResult(
+                mode=self._mode,
+                status="candidate_not_active",
+                message="the candidate is the draft, never published or activated: nothing to roll back",
+                script=cfg.script,
+                incident=cfg.incident,
+            )
         if verdict.decision == "fail" and not cfg.is_verification_run:
             return self._roll_back(verdict, selection)
         if verdict.decision == "pass":
@@ -399,7 +625,7 @@ class GateOwner:
                 status="not_needed",
                 message="the gate passed",
                 script=cfg.script,
-                from_version=cfg.version,
+                from_version=self.resources.candidate,
                 to_version=self._target(),
                 incident=cfg.incident,
             )
@@ -419,6 +645,12 @@ class GateOwner:
             files["allure"] = str(allure_dir)
         if journal is not None:
             files["journal"] = journal.path
+        publish_journal = self.publish_journal
+        if publish_journal is not None and (journal is None or journal.path != publish_journal.path):
+            files["publish_journal"] = publish_journal.path
+        overlay_journal = self.env.journal if self.env is not None else None
+        if overlay_journal is not None:
+            files["overlay_journal"] = overlay_journal.path
         return files
 
     def _allure_session_dir(self) -> Path | None:
@@ -478,7 +710,8 @@ class GateOwner:
 
     def _roll_back(self, verdict: Verdict, selection: Selection) -> RollbackResult:
         cfg = self.cfg
-        assert cfg.script and cfg.version is not None
+        candidate = self.resources.candidate
+        assert cfg.script and candidate is not None
         # A partial session proves less than the suite: a rollback mode nobody chose (the default)
         # only says what it would do; an explicit --scriptum-rollback=auto (CLI, env, ini) rolls back.
         mode = self._mode
@@ -491,18 +724,23 @@ class GateOwner:
         plan = RollbackPlan(
             script=cfg.script,
             mode=mode,
-            from_version=cfg.version,
+            from_version=candidate,
             to_version=self._target(),
             incident=cfg.incident,
-            reason=f"pytest-scriptum gate failed for {cfg.script} v{cfg.version}: {verdict.reason}",
+            reason=f"pytest-scriptum gate failed for {cfg.script} v{candidate}: {verdict.reason}",
             rollback_id=f"pytest-scriptum-{uuid.uuid4().hex}",
         )
         result = execute(
             plan,
             self.resources.client,
-            verify=self._verify,
+            verify=self._restore_and_verify,
             allowed=self._allowed,
-            active_at_preflight=self.preflight.active_version if self.preflight else None,
+            # A version this session published was active from its publish on (DESIGN section 8).
+            active_at_preflight=(
+                self.resources.published
+                if self.resources.published is not None
+                else (self.preflight.active_version if self.preflight else None)
+            ),
             before_change=self._write_intent,
             interrupted=self.interruption.signal_name,
         )
@@ -514,19 +752,60 @@ class GateOwner:
                     f"dry-run; pass --scriptum-rollback=auto to roll back. {result.message}"
                 ),
             )
+        env = self.env
+        if env is not None and env.changes.restore == "conflict":
+            # The version is rolled back; the overlay is not ours any more: nothing overwritten.
+            result = replace(
+                result,
+                status="conflict",
+                message=f"{result.message}; {env.changes.message}",
+                manual_command=(
+                    f"dodil scriptum version rollback {cfg.script} --to {plan.to_version} is done; check "
+                    f"the overlay by hand (GetScriptEnv {cfg.script}): keys "
+                    f"{', '.join(sorted({*env.changes.overlay_set, *env.changes.overlay_deleted}))}"
+                ),
+            )
         self.rollback_status = result.status
         self._call_hook("pytest_scriptum_after_rollback", result=result)
         return result
 
+    def _restore_and_verify(self, target: int) -> Verification:
+        """After the rollback call: restore the overlay first, so the verification re-run sees the
+        restored overlay (DESIGN section 8); an overlay another actor changed meanwhile is a
+        conflict and nothing more runs."""
+        env = self.env
+        if env is not None and env.changes.restore == "not_needed":
+            changes = env.restore()
+            if changes.restore in ("conflict", "restore_failed"):
+                return Verification(target, "inconclusive", f"not run: {changes.message}")
+        return self._verify(target)
+
+    def _settle_env(self, verdict: Verdict) -> None:
+        """The env changes' last word when no rollback restored the overlay: a failed gate that
+        published nothing (the draft) and a failed preflight restore it (the active version must not
+        keep a config nobody gated); otherwise the change stays (the gate passed, or nothing was
+        rolled back on purpose)."""
+        env = self.env
+        if env is None or env.changes.restore != "not_needed":
+            return
+        nothing_published = self.resources.candidate is None
+        if self.preflight_failed or (verdict.decision == "fail" and nothing_published):
+            env.restore()
+        elif verdict.decision == "pass":
+            env.keep("the gate passed: the env changes stay")
+        else:
+            env.keep(f"the gate ended {verdict.decision} and nothing was rolled back: the env changes stay")
+
     def _verify(self, target: int) -> Verification:
-        assert self.cfg.version is not None
+        candidate = self.resources.candidate
+        assert candidate is not None
         return verification.verify_rollback(
             self.config,
             self.cfg,
             self.resources.require_connection(),
             nodeids=self.smoke_nodeids,
             target=target,
-            candidate=self.cfg.version,
+            candidate=candidate,
             workdir=self.evidence_dir,
             interruption=self.interruption,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -45,9 +46,11 @@ def journal_path(directory: Path, script: str, rollback_id: str) -> Path:
     return directory / f"rollback-journal.{script}.{rollback_id}.json"
 
 
-def find_open(directory: Path, script: str) -> JournalEntry | None:
-    """The most recent open journal entry of ``script`` in ``directory``, or None."""
-    found = [read_journal(path) for path in sorted(directory.glob(f"rollback-journal.{script}.*.json"))]
+def find_open(directory: Path, script: str, exclude: Collection[str] = ()) -> JournalEntry | None:
+    """The most recent open journal entry of ``script`` in ``directory``, or None; ``exclude``: the
+    paths of this session's own entries (an overlay changed before preflight, DESIGN section 8)."""
+    paths = sorted(directory.glob(f"rollback-journal.{script}.*.json"))
+    found = [read_journal(path) for path in paths if str(path) not in exclude]
     open_entries = [entry for entry in found if entry is not None and entry.state == "open"]
     return max(open_entries, key=lambda entry: entry.opened_at, default=None)
 
@@ -67,6 +70,13 @@ class JournalEntry:
     status: str | None = None
     closed_at: str | None = None
     path: str = ""
+    kind: Literal["rollback", "publish", "overlay"] = "rollback"
+    """``publish`` (``_session.promotion``, DESIGN section 8): ``from_version`` is the version active
+    before the publish (the rollback target), ``to_version`` the published one (0 until known).
+    ``overlay`` (``_session.env_promotion``): the script overlay was changed; see ``overlay``."""
+    overlay: dict[str, Any] | None = None
+    """Kind ``overlay``: ``before`` (keys -> keyed fingerprints of the snapshot, never values),
+    ``set`` and ``delete`` (the keys this session changed)."""
 
     @classmethod
     def intent(cls, plan: RollbackPlan, path: Path) -> JournalEntry:
@@ -130,7 +140,19 @@ class OpenJournal:
     def result(self, mode: Literal["auto", "off", "dry-run"]) -> RollbackResult:
         """This session's rollback result: ``interrupted`` (the earlier session's rollback), exit 21."""
         e = self.entry
-        if self.applied:
+        if e.kind == "overlay":
+            keys = sorted({*(e.overlay or {}).get("set", ()), *(e.overlay or {}).get("delete", ())})
+            command = (
+                f"restore the overlay keys {', '.join(keys) or '(unknown)'} of {e.script} from your "
+                f"configuration source (their earlier values were never stored), then remove {e.path}"
+            )
+        elif e.kind == "publish":
+            command = (
+                f"dodil scriptum version rollback {e.script} --to {e.from_version}"
+                if self.applied and e.from_version
+                else f"nothing to roll back; remove {e.path} once checked"
+            )
+        elif self.applied:
             command = (
                 f"pytest --scriptum-version={e.to_version} --scriptum-rollback=off  "
                 f"(verify v{e.to_version}, which the earlier session rolled back to; if it fails: "
@@ -160,6 +182,10 @@ class OpenJournal:
 
 def state_of_open(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
     """Read the platform's state for an open ``entry`` and say it in one sentence."""
+    if entry.kind == "publish":
+        return _state_of_publish(entry, client)
+    if entry.kind == "overlay":
+        return _state_of_overlay(entry)
     head = (
         f"an earlier session (pid {entry.pid}, {entry.opened_at}) journalled a rollback of {entry.script} "
         f"v{entry.from_version} -> v{entry.to_version} (rollback id {entry.rollback_id}) and never closed it "
@@ -184,3 +210,38 @@ def state_of_open(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
     else:
         state = f"the platform never applied it; v{info.active_version} is active"
     return OpenJournal(entry, f"{head}: {state}", info.active_version, applied)
+
+
+def _state_of_publish(entry: JournalEntry, client: ScriptumClient) -> OpenJournal:
+    """An earlier session journalled publishing the draft and never closed it (killed between the
+    publish and the end of its gate): the version it published may be active and ungated."""
+    head = (
+        f"an earlier session (pid {entry.pid}, {entry.opened_at}) journalled publishing the draft of "
+        f"{entry.script} while v{entry.from_version or 'none'} was active and never closed it ({entry.path})"
+    )
+    try:
+        info = client.get_script(entry.script)
+    except ScriptumError as exc:
+        return OpenJournal(entry, f"{head}; the platform's state could not be read: {exc}", None, None)
+    published = info.active_version != entry.from_version
+    state = (
+        f"v{info.active_version} is active and was never gated"
+        if published
+        else f"v{info.active_version} is still active: the publish was not applied"
+    )
+    return OpenJournal(entry, f"{head}: {state}", info.active_version, published)
+
+
+def _state_of_overlay(entry: JournalEntry) -> OpenJournal:
+    """An earlier session changed the script overlay and never closed its journal (killed between
+    applying and restoring it): the values before its change were held in its memory only."""
+    overlay = entry.overlay or {}
+    changed = ", ".join(overlay.get("set", ())) or "nothing"
+    deleted = ", ".join(overlay.get("delete", ())) or "nothing"
+    what = f"set {changed}, deleted {deleted}"
+    summary = (
+        f"an earlier session (pid {entry.pid}, {entry.opened_at}) changed the overlay of {entry.script} "
+        f"({what}) and never closed its journal ({entry.path}): the overlay may still hold that change, "
+        "and its earlier values were never stored (only keyed fingerprints, in the journal)"
+    )
+    return OpenJournal(entry, summary, None, None)

@@ -249,6 +249,9 @@ class SessionResources:
         # Secret env values this process has read (preflight; an xdist worker is given the
         # controller's): the redactor masks them with the tokens (DESIGN section 4 "Secrets").
         self.secrets = SecretValues(declared=cfg.secret_env)
+        # The version this session published (``--scriptum-publish``, DESIGN section 8): set by the
+        # gate's owner after PublishScriptDraft, or on an xdist worker from the controller's word.
+        self.published: int | None = None
 
     def embedded_server(self) -> EmbeddedServer:
         """This session's embedded server, created (not started) on first call; UsageError for a
@@ -376,20 +379,28 @@ class SessionResources:
             return self._http
 
     @property
+    def candidate(self) -> int | None:
+        """The numbered version runs are pinned to: ``--scriptum-version=N``, or the version this
+        session published; None while the candidate is the draft (or there is none)."""
+        return self.published if self.published is not None else self.cfg.pinned_version
+
+    @property
     def runner(self) -> PinnedRunner:
-        """The runner pinned to the candidate version."""
-        version = self.cfg.version
-        if version is None:
+        """The runner pinned to the candidate version (or to the draft: ``--scriptum-version=draft``)."""
+        client = self.client  # first: an xdist worker learns the published version with the connection
+        version = self.candidate
+        draft = version is None and self.cfg.draft
+        if version is None and not draft:
             raise pytest.UsageError(
                 "smoke tests need a candidate version: pass --scriptum-version=N "
                 "(or set SCRIPTUM_VERSION / scriptum_version)"
             )
-        client = self.client
         with self._lock:
             if self._runner is None:
                 self._runner = PinnedRunner(
                     client,
-                    version=version,
+                    version=version or 0,
+                    draft=draft,
                     script=self.cfg.script,
                     timeout=self.cfg.timeout,
                     resolve_env=not self.cfg.no_env,

@@ -194,14 +194,14 @@ class SmokeTests:
             except MarkerError as exc:  # validated at collection already; kept as a clean error
                 return str(exc)
             script = options.script or cfg.script
-            if cfg.version is not None and cfg.script and script != cfg.script:
+            if cfg.has_candidate and cfg.script and script != cfg.script:
                 return (
                     f"{item.nodeid} targets script {script!r}, but this session's candidate is {cfg.script} "
-                    f"v{cfg.version}: the gate and the rollback cover one script per session"
+                    f"{cfg.candidate_label}: the gate and the rollback cover one script per session"
                 )
             if spec is not None and not script:
                 return f"{item.nodeid}: no script to run: use @pytest.mark.scriptum('NAME') or --scriptum-script=NAME"  # noqa: E501
-        if smoke and cfg.version is None:
+        if smoke and not cfg.has_candidate:
             return (
                 f"{len(smoke)} smoke tests selected but no candidate version: pass --scriptum-version=N "
                 "(or set SCRIPTUM_VERSION / scriptum_version) so every thread is pinned to it"
@@ -245,7 +245,7 @@ class SmokeTests:
 
     def dispatch(self, items: Sequence[pytest.Item]) -> None:
         """Start the runs of the marker-declared, non-serial smoke tests among ``items``, in order."""
-        if self.cfg.version is None or self.listing is not None:
+        if not self.cfg.has_candidate or self.listing is not None:
             return
         todo = []
         for item in items:
@@ -282,7 +282,7 @@ class SmokeTests:
             problem = str(exc)
         except ScriptumError as exc:
             script = spec.options.script or self.cfg.script
-            problem = _platform_error_text(exc, script, self.cfg.version)
+            problem = _platform_error_text(exc, script, self.resources.candidate)
         except PlatformFault as exc:
             problem = str(exc)
         if problem is not None:  # failed outside the except: no chained exception in the report
@@ -322,10 +322,15 @@ class SmokeTests:
         return attempts
 
     def _declared_schema(self, script: str, version: int) -> dict[str, Any] | NoDeclaredOutputs | ValueError:
-        """The version's declared output schema, read from GetScriptVersion once per process."""
+        """The version's declared output schema, read from GetScriptVersion once per process (a draft
+        run, version 0 with ``--scriptum-version=draft``: the draft's, from GetDraftInfo)."""
         key = (script, version)
         if key not in self._declared:
-            contract = self.resources.client.get_script_version(script, version).contract
+            client = self.resources.client
+            if version == 0 and self.cfg.draft:
+                contract = client.get_draft_info(script).contract
+            else:
+                contract = client.get_script_version(script, version).contract
             try:
                 self._declared[key] = declared_output_schema(contract)
             except (NoDeclaredOutputs, ValueError) as exc:
@@ -407,14 +412,16 @@ class SmokeTests:
         if result is not None:
             run = PinnedRun(
                 script=result.script,
-                version=result.version,
+                version=result.version or None,  # a draft run has no version (the platform says 0)
                 thread_id=result.thread_id,
                 status=result.status,
                 error_code=result.error_code or None,
                 duration_s=result.duration_s,
             )
         else:
-            run = PinnedRun(script=(options.script if options else None) or cfg.script, version=cfg.version)
+            run = PinnedRun(
+                script=(options.script if options else None) or cfg.script, version=self.resources.candidate
+            )
         return ReportRecord(
             critical=options.critical if options is not None else False,
             ran_thread=self.ran_thread(item),

@@ -125,12 +125,21 @@ class Rendezvous:
         return bool(data.get("smoke")), critical
 
     # controller -> workers
-    def write_platform(self, connection: Connection | None, problem: str | None) -> None:
-        """Where the platform is (no token) or why no smoke test may use it."""
+    def write_platform(
+        self, connection: Connection | None, problem: str | None, published: int | None = None
+    ) -> None:
+        """Where the platform is (no token) or why no smoke test may use it, and the version the
+        controller published (``--scriptum-publish``: every worker's runs are pinned to it)."""
         where = None
         if connection is not None:
             where = {"endpoint": connection.endpoint, "http_url": connection.http_url}
-        self._write(self.PLATFORM, {"where": where, "problem": problem})
+        self._write(self.PLATFORM, {"where": where, "problem": problem, "published": published})
+
+    def published(self) -> int | None:
+        """The version the controller published (None: none), once ``platform.json`` is there."""
+        data = self._read(self.PLATFORM) or {}
+        value = data.get("published")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
     def await_platform(self, given: Connection, *, timeout: float = PLATFORM_WAIT_S) -> Connection:
         """The connection the controller published: ``given`` (the worker's, from ``workerinput``)
@@ -349,7 +358,7 @@ class XdistController(Role):
             if owner.preflight_failed:
                 problem = f"preflight failed: {owner.preflight.failure if owner.preflight else ''}"
         if self.rendezvous is not None:
-            self.rendezvous.write_platform(self.resources.connection, problem)
+            self.rendezvous.write_platform(self.resources.connection, problem, self.resources.published)
         if problem is not None:
             _compat.xdist_request_stop(self.config, f"scriptum: {problem}")
 
@@ -402,8 +411,18 @@ class XdistWorker(Role):
         given, rendezvous = cls.channel(config)
         if given is None or rendezvous is None:
             return SessionResources(cfg, given)
-        # ``given`` at once (its token is masked from the start), the published one on first use.
-        return SessionResources(cfg, given, awaiting=lambda: rendezvous.await_platform(given))
+        # ``given`` at once (its token is masked from the start), the published one on first use,
+        # with the version the controller published, if it did (before any run is pinned).
+        made: list[SessionResources] = []
+
+        def awaiting() -> Connection:
+            connection = rendezvous.await_platform(given)
+            made[0].published = rendezvous.published()
+            return connection
+
+        resources = SessionResources(cfg, given, awaiting=awaiting)
+        made.append(resources)
+        return resources
 
     def collection_finished(self) -> None:
         # Before xdist's own hook tells the controller this worker's collection finished.
@@ -420,7 +439,7 @@ class XdistWorker(Role):
 
     def before_test(self, item: pytest.Item) -> None:
         super().before_test(item)
-        if not self.smoke.items or self.smoke.usage_problem or self.resources.cfg.version is None:
+        if not self.smoke.items or self.smoke.usage_problem or not self.resources.cfg.has_candidate:
             return  # nothing to start (a usage problem fails each smoke test instead)
         if self.resources.platform_problem() is not None:
             return  # no smoke test may use the platform: each one says why at its setup

@@ -62,6 +62,8 @@ def validate_faults(faults: pb.Faults) -> pb.Faults:
         raise invalid(f"faults.error_rate must be between 0 and 1, got {faults.error_rate}")
     if faults.error_next < 0:
         raise invalid(f"faults.error_next must be >= 0, got {faults.error_next}")
+    if faults.fail_version < 0:
+        raise invalid(f"faults.fail_version must be >= 0 (0 = off), got {faults.fail_version}")
     if faults.max_in_flight < 0:
         raise invalid(f"faults.max_in_flight must be >= 0 (0 = no limit), got {faults.max_in_flight}")
     status = (faults.error_status or "UNAVAILABLE").strip().upper()
@@ -155,6 +157,13 @@ class FaultInjector:
         """The PLATFORM_* code new threads of `org` fail with ("" = off)."""
         with self._lock:
             return self._of(org).platform_failure
+
+    def fails_version(self, org: str, version: int, draft: bool) -> bool:
+        """Whether a thread of `org` pinned to `version` fails as the script's own error
+        (``Faults.fail_version``); a draft test thread never does."""
+        with self._lock:
+            wanted = self._of(org).fail_version
+        return bool(wanted) and not draft and version == wanted
 
 
 def _matches(faults: pb.Faults, method: str) -> bool:

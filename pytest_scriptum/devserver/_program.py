@@ -27,6 +27,7 @@ import ast
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 
 import yaml
@@ -160,6 +161,12 @@ def _tool_calls(tree: ast.Module) -> list[tuple[str, int, int]]:
     return calls
 
 
+# CPython 3.11 raises SystemError("AST constructor recursion depth mismatch") now and then when
+# several threads build ASTs at once (the gRPC pool compiles a draft on every TestScriptDraft): one
+# compile at a time. Seen as INTERNAL answers to concurrent TestScriptDraft calls (issue 15).
+_COMPILE_LOCK = threading.Lock()
+
+
 def compile_bundle(dsl: str) -> Compiled:
     """Compile a bundle: diagnostics, tools required, the program when there is no error."""
     parts, diagnostics = _split(dsl)
@@ -174,7 +181,8 @@ def compile_bundle(dsl: str) -> Compiled:
         )
     else:
         try:
-            code = compile(handler, HANDLER_FILE, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            with _COMPILE_LOCK:
+                code = compile(handler, HANDLER_FILE, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
             tree = code if isinstance(code, ast.Module) else None
         except SyntaxError as exc:
             diagnostics.append(

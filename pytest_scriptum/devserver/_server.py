@@ -124,7 +124,9 @@ class DevServer:
         runtime = self._runtime = HandlerRuntime(
             max_concurrency=self._max_workers, on_worker_started=stats.worker_started
         )
-        engine = self._engine = ThreadEngine(store, runtime, stats, self._faults.platform_failure)
+        engine = self._engine = ThreadEngine(
+            store, runtime, stats, self._faults.platform_failure, self._faults.fails_version
+        )
         api = self._api = ScriptumApi(store, engine, stats, self._faults)
         pipeline = Pipeline(api, self._auth)
 

@@ -199,11 +199,13 @@ class ThreadEngine:
         runtime: HandlerRuntime,
         stats: StatsBook,
         platform_failure: Callable[[str], str],
+        fails_version: Callable[[str, int, bool], bool] | None = None,
     ) -> None:
         self._store = store
         self._runtime = runtime
         self._stats = stats
         self._platform_failure = platform_failure
+        self._fails_version = fails_version  # Faults.fail_version: (org, version, draft) -> fail it
         self._live: dict[str, LiveThread] = {}
         self._in_flight: dict[str, int] = {}  # per organization: accepted or resumed, not yet settled
         self._lock = threading.Lock()
@@ -272,6 +274,12 @@ class ThreadEngine:
         if injected:
             self._settle(
                 live, "FAILED", injected, f"injected platform failure ({injected}): not the script's fault"
+            )
+            return
+        thread = live.thread
+        if self._fails_version is not None and self._fails_version(live.org, thread.version, thread.draft):
+            self._settle(
+                live, "FAILED", "SCRIPT_ERROR", f"injected script failure of v{thread.version} (fail_version)"
             )
             return
         if live.cancel.is_set() or self.stopping.is_set():

@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         help="new threads fail with this PLATFORM_* error code (e.g. PLATFORM_CAPACITY)",
     )
     parser.add_argument(
+        "--fault-fail-version",
+        type=int,
+        default=0,
+        help="threads pinned to this version fail as the script's own error (draft tests never); 0 = off",
+    )
+    parser.add_argument(
         "--fault-max-in-flight",
         type=int,
         default=0,
@@ -149,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 latency_after_ms=args.fault_latency_after_ms,
                 platform_failure=args.fault_platform_failure,
                 max_in_flight=args.fault_max_in_flight,
+                fail_version=args.fault_fail_version,
             )
         )
     except ApiError as error:

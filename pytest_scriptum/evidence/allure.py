@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_scriptum._compat import AllureStep
 from pytest_scriptum.evidence._files import write_atomic
+from pytest_scriptum.evidence.checklists import checklists
+from pytest_scriptum.evidence.junit import promotion_properties
 from pytest_scriptum.spec import UNSET
 
 if TYPE_CHECKING:
@@ -324,6 +326,12 @@ def _gate_result(writer: _ResultWriter, outcome: SessionOutcome, start: int, sto
     attachments = [writer.json_attachment("gate", gate)]
     if outcome.preflight is not None:
         attachments.append(writer.json_attachment("preflight", outcome.preflight.as_dict()))
+    if outcome.publish is not None or outcome.env_changes is not None:
+        # DESIGN section 8: the publish, the env changes (keys and fingerprints) and the checklists.
+        promotion = {
+            "publish": outcome.publish, "env_changes": outcome.env_changes, "checklists": checklists(outcome)
+        }
+        attachments.append(writer.json_attachment("promotion", promotion))
     return writer.result(
         {
             "name": f"scriptum gate {outcome.script} v{outcome.candidate_version}: {verdict.decision}",
@@ -457,6 +465,7 @@ def write_session_results(
         "scriptum.rollback.status": rollback.status if rollback is not None else "none",
         "scriptum.rollback.to": str(rollback.to_version) if rollback and rollback.to_version else "",
         "scriptum.incident": outcome.incident or "",
+        **dict(promotion_properties(outcome)),  # publish, env changes (keys only), checklists
     }
     env_path = directory / "environment.properties"
     write_atomic(env_path, redactor.text(_properties(environment)))

@@ -40,6 +40,9 @@ class InvalidBundleError(ValueError):
 def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> dict[str, Any]:
     """The bundle of a session's outcome; values of env keys are never in it, and what
     ``redactor`` knows is masked."""
+    # Imported here: reading a bundle (``import pytest_scriptum.evidence``) needs none of the writers.
+    from pytest_scriptum.evidence.checklists import checklists
+
     verdict = outcome.verdict
     counts, config = verdict.counts, verdict.config
     preflight = outcome.preflight
@@ -79,6 +82,14 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "shard": dict(outcome.shard) if outcome.shard is not None else None,
         "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
     }
+    # DESIGN section 8's fields, only where they say something: a bundle of a session without them
+    # reads as it did before them (its readers and the shard merge see no new key).
+    if outcome.publish is not None:
+        bundle["publish"] = dict(outcome.publish)
+    if outcome.env_changes is not None:
+        bundle["env_changes"] = dict(outcome.env_changes)
+    if outcome.role in ("candidate", "merged"):
+        bundle["checklists"] = checklists(outcome)
     if redactor is None:
         return bundle
     redacted: dict[str, Any] = redactor.data(bundle)

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from pytest_scriptum.evidence.checklists import checklists
+
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
     from pytest_scriptum.outcome import SessionOutcome
@@ -88,9 +90,32 @@ def suite_properties(outcome: SessionOutcome, redactor: Redactor | None = None) 
         ]
     if outcome.selection is not None:
         properties.append(("scriptum.selection", json.dumps(outcome.selection.as_dict(), sort_keys=True)))
+    properties.extend(promotion_properties(outcome))
     if redactor is None:
         return properties
     return [(name, redactor.text(value)) for name, value in properties]
+
+
+def promotion_properties(outcome: SessionOutcome) -> list[tuple[str, str]]:
+    """DESIGN section 8's suite properties (JUnit, and Allure's ``environment.properties``): the
+    publish (``scriptum.publish.*``), the env changes (``scriptum.env.*``: keys only, never values)
+    and the runbook's checklists (``scriptum.checklist.*``: ``1:ok,2:ok,...`` in order); none when
+    the session published nothing and changed no env."""
+    properties: list[tuple[str, str]] = []
+    publish, env = outcome.publish, outcome.env_changes
+    if publish is not None:
+        for name in ("mode", "status", "version", "previous_active", "draft_sha"):
+            properties.append((f"scriptum.publish.{name}", _text(publish[name])))
+    if env is not None:
+        for name in ("imported", "overlay_set", "overlay_deleted", "restored", "kept"):
+            properties.append((f"scriptum.env.{name}", ",".join(env[name])))
+        properties.append(("scriptum.env.restore", str(env["restore"])))
+    if (publish is not None or env is not None) and outcome.role == "candidate":
+        for name, steps in checklists(outcome).items():
+            properties.append(
+                (f"scriptum.checklist.{name}", ",".join(f"{s['step']}:{s['status']}" for s in steps))
+            )
+    return properties
 
 
 def _text(value: object) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_scriptum.evidence.checklists import checklist_lines
+
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
     from pytest_scriptum.outcome import SessionOutcome
@@ -18,7 +20,7 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
     verification_of = outcome.verification_of
     lines = [f"verdict: {verdict.decision.upper()} - {verdict.reason}"]
     role = f" (verification re-run after rolling back from v{verification_of})" if verification_of else ""
-    candidate = f"{outcome.script} v{outcome.candidate_version}"
+    candidate = f"{outcome.script} {outcome.candidate_label}"
     lines.append(f"candidate: {candidate} at endpoint {outcome.endpoint}{role}")
     if outcome.selection is not None and outcome.selection.partial:
         lines.append(f"selection: {outcome.selection.describe()}")
@@ -29,6 +31,18 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"rollback target: v{preflight.target} ({preflight.target_source})")
         elif verification_of is None:
             lines.append("rollback target: none known")
+    if outcome.publish is not None:
+        publish = outcome.publish
+        lines.append(f"publish: {publish['status']} - {publish['message']}")
+        if publish["status"] == "published_ungated":
+            lines.append(f"ACTION REQUIRED: {publish['message']}")
+    if outcome.env_changes is not None:
+        env = outcome.env_changes
+        imported = ", ".join(env["imported"]) or "nothing"
+        overlay_set = ", ".join(env["overlay_set"]) or "nothing"
+        deleted = ", ".join(env["overlay_deleted"]) or "nothing"
+        lines.append(f"env: imported {imported}; overlay set {overlay_set}, deleted {deleted}")
+        lines.append(f"env overlay: {env['restore']} - {env['message']}")
     if rollback is not None:
         lines.append(f"rollback: {rollback.status} - {rollback.message}")
         if rollback.incident:
@@ -41,6 +55,8 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
         lines.append(f"hook error: {error.hook} in {error.plugin}: {error.error}")
     if outcome.journal is not None:
         lines.append(f"rollback journal: {outcome.journal['path']} ({outcome.journal['state']})")
+    if outcome.role in ("candidate", "merged"):
+        lines.extend(checklist_lines(outcome))  # the runbook's two checklists, in order
     lines.append(f"exit code: {outcome.exit_code}")
     for name, path in outcome.evidence.items():
         lines.append(f"evidence {name}: {path}")

@@ -94,6 +94,7 @@ def test_a_completed_thread_becomes_a_thread_result() -> None:
             "load_env": True,
             "timeout_s": 30.0,
             "cancel": None,
+            "draft": False,  # a numbered candidate: CreateThread, never TestScriptDraft
             "on_pushback": None,
             "on_created": None,
         }

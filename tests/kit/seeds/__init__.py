@@ -32,11 +32,13 @@ def write_seed(
     overlay: Mapping[str, str] | None = None,
     tenant_env: Mapping[str, str] | None = None,
     contracts: Mapping[int, str] | None = None,
+    draft: str | None = None,
 ) -> Path:
     """Write a seed directory (DESIGN.md section 5) for one script and return ``root``.
 
     ``versions`` maps N to the source of ``vN/handler.py``; ``contracts`` maps N to the text of
-    ``vN/contract.scriptum`` (the version's declarations; versions without one declare nothing).
+    ``vN/contract.scriptum`` (the version's declarations; versions without one declare nothing);
+    ``draft`` is the source of ``draft/handler.py`` (the seeded, compiled draft; none without it).
     """
     root.mkdir(parents=True, exist_ok=True)
     env = dict(tenant_env or {})
@@ -57,4 +59,7 @@ def write_seed(
         contract = (contracts or {}).get(number)
         if contract is not None:
             (vdir / "contract.scriptum").write_text(textwrap.dedent(contract))
+    if draft is not None:
+        (base / "draft").mkdir(exist_ok=True)
+        (base / "draft" / "handler.py").write_text(textwrap.dedent(draft))
     return root
