@@ -88,3 +88,8 @@ ours, small enough for any rate-limited platform to take."""
 AUTO_CONCURRENCY_CAP: Final = 64
 """``--scriptum-concurrency=auto``: the most thread runs one process keeps in flight, however
 well the platform keeps up (DESIGN section 6 "within a cap"); ours."""
+
+MAX_REPEAT: Final = 20
+"""The most attempts of one smoke case (``scriptum(repeat=N)``, ``--scriptum-repeat``; DESIGN
+section 8 "Repeats"). The design names no cap: ours keeps one case from occupying the platform
+with hundreds of threads (a 50-case suite at the cap is 1000 threads)."""

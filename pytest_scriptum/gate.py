@@ -33,6 +33,7 @@ __all__ = [
     "GateCounts",
     "Outcome",
     "Verdict",
+    "attempts_outcome",
     "classify_phase",
     "combine",
     "evaluate",
@@ -280,3 +281,33 @@ def failure_certain(counts: GateCounts, config: GateConfig, *, remaining: int) -
         return True
     optimistic_passed = counts.passed + counts.errors + remaining
     return _rate_broken(optimistic_passed, counts.decided + counts.errors + remaining, config)
+
+
+def attempts_outcome(
+    repeat: int, min_pass: int, *, passed: int, failed: int, errors: int
+) -> tuple[Outcome, str]:
+    """One repeated smoke case from its attempts (DESIGN section 8 "Repeats"): ``repeat`` attempts
+    (N), ``min_pass`` (K) passing decided attempts needed; ``passed`` / ``failed`` decided attempts
+    and ``errors`` errored ones (the platform's or an interrupted run: decided nothing).
+
+    passed >= K: **passed**. passed + errors < K (the case cannot reach K even if every errored
+    attempt had passed): **failed**, "3 of 5 < 4". Otherwise the errored attempts leave it open:
+    **error** (undecided, never a pass; the design is silent on this case, this is our choice).
+    Returns the outcome and one line saying why. Raises ValueError on counts that do not add up.
+    """
+    for name, value in (("passed", passed), ("failed", failed), ("errors", errors)):
+        _check_count(name, value)
+    if not 1 <= min_pass <= repeat or passed + failed + errors != repeat:
+        raise ValueError(
+            f"attempts do not add up: repeat={repeat}, min_pass={min_pass}, passed={passed}, "
+            f"failed={failed}, errors={errors}"
+        )
+    errored = f", {_plural(errors, 'errored attempt')}" if errors else ""
+    if passed >= min_pass:
+        return "passed", f"{passed} of {repeat} passed >= {min_pass}{errored}"
+    if passed + errors < min_pass:
+        return "failed", f"{passed} of {repeat} < {min_pass}{errored}"
+    return "error", (
+        f"undecided: {passed} of {repeat} passed, {min_pass} needed, and "
+        f"{_plural(errors, 'errored attempt')} left it open (errored attempts decide nothing)"
+    )

@@ -164,6 +164,12 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     _role(item.config).smoke.check(item)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    # A repeated case's body runs once per attempt, against that attempt's thread (section 8).
+    return _role(pyfuncitem.config).smoke.call_attempts(pyfuncitem)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

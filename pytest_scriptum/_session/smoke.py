@@ -14,11 +14,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_scriptum import _compat
+from pytest_scriptum._session.attempts import (
+    AttemptRun,
+    TestsOwnMistake,
+    attempt_keys,
+    collect,
+    judge,
+)
 from pytest_scriptum._session.records import ReportRecord
 from pytest_scriptum._session.resources import SessionResources
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.contract_schema import contract_json_schema
-from pytest_scriptum.evidence.junit import thread_properties
+from pytest_scriptum.evidence.junit import repeat_properties, thread_properties
+from pytest_scriptum.gate import attempts_outcome
 from pytest_scriptum.markers import (
     CASE_PARAM,
     MarkerError,
@@ -27,7 +35,7 @@ from pytest_scriptum.markers import (
     smoke_spec,
     validate_definition,
 )
-from pytest_scriptum.outcome import PinnedRun
+from pytest_scriptum.outcome import Attempt, PinnedRun, Repeats
 from pytest_scriptum.runner import (
     PlatformFailure,
     PlatformFault,
@@ -46,9 +54,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SMOKE_FIXTURES",
     "SmokeTests",
+    "advisory_of",
     "declared_output_schema",
     "is_smoke",
     "mismatches_of",
+    "repeats_of",
     "result_of",
     "script_of",
     "spec_of",
@@ -68,6 +78,8 @@ PLATFORM_ERROR_KEY = pytest.StashKey[str]()
 TEST_ERROR_KEY = pytest.StashKey[str]()  # the test's own mistake found at run time: an error
 MISMATCH_KEY: pytest.StashKey[Sequence[expect.Mismatch]] = pytest.StashKey()
 DECLARED_KEY = pytest.StashKey[Mapping[str, Any]]()
+ATTEMPT_RUNS_KEY = pytest.StashKey[list[AttemptRun]]()  # a repeated case's runs, for its call phase
+REPEATS_KEY = pytest.StashKey[Repeats]()  # a repeated case's judged attempts
 
 
 class NoDeclaredOutputs(Exception):
@@ -132,6 +144,18 @@ def script_of(item: pytest.Item, default: str | None) -> str | None:
 def result_of(item: pytest.Item) -> ThreadResult | None:
     """The marker-declared run of a test, if it ran."""
     return item.stash.get(RESULT_KEY, None)
+
+
+def advisory_of(item: pytest.Item) -> bool:
+    """Whether a test is ``scriptum(advisory=True)``: run and reported, never gate evidence."""
+    spec = spec_of(item)
+    options = spec.options if spec is not None else _options_of(item)
+    return options is not None and options.advisory
+
+
+def repeats_of(item: pytest.Item) -> Repeats | None:
+    """A repeated case's judged attempts, once its call phase judged them (None otherwise)."""
+    return item.stash.get(REPEATS_KEY, None)
 
 
 def mismatches_of(item: pytest.Item) -> Sequence[expect.Mismatch]:
@@ -199,6 +223,13 @@ class SmokeTests:
                     f"{item.nodeid} targets script {script!r}, but this session's candidate is {cfg.script} "
                     f"v{cfg.version}: the gate and the rollback cover one script per session"
                 )
+            if spec is not None and options.min_pass is not None and options.repeat is None:
+                if options.min_pass > cfg.repeat:
+                    return (
+                        f"{item.nodeid}: scriptum(min_pass={options.min_pass}) needs at least that many "
+                        f"attempts, but --scriptum-repeat is {cfg.repeat}: give the test repeat=N or raise "
+                        "--scriptum-repeat"
+                    )
             if spec is not None and not script:
                 return f"{item.nodeid}: no script to run: use @pytest.mark.scriptum('NAME') or --scriptum-script=NAME"  # noqa: E501
         if smoke and cfg.version is None:
@@ -247,11 +278,14 @@ class SmokeTests:
         """Start the runs of the marker-declared, non-serial smoke tests among ``items``, in order."""
         if self.cfg.version is None or self.listing is not None:
             return
-        todo = []
+        todo: list[tuple[str, RunRequest]] = []
         for item in items:
             spec = spec_of(item)
             if spec is not None and not spec.options.serial:
-                todo.append((item.nodeid, self._request(spec)))
+                repeat = self.repeat_of(spec)
+                keys = [item.nodeid] if repeat is None else attempt_keys(item.nodeid, repeat[0])
+                request = self._request(spec)
+                todo.extend((key, request) for key in keys)
         if todo:
             self.resources.dispatcher.submit_all(todo)
 
@@ -269,6 +303,9 @@ class SmokeTests:
                 "@pytest.mark.smoke_cases(...) on the test",
                 pytrace=False,
             )
+        repeat = self.repeat_of(spec)
+        if repeat is not None:
+            return self._attempts_for(item, spec, *repeat)
         dispatcher = self.resources.dispatcher
         problem: str | None = None
         try:
@@ -293,6 +330,93 @@ class SmokeTests:
             item.stash[DECLARED_KEY] = self._declared_or_error(item, result)
         return result
 
+    def repeat_of(self, spec: SmokeSpec) -> tuple[int, int] | None:
+        """A marker-declared case's attempts and passes needed, ``(N, K)``, when it runs more than
+        once: ``scriptum(repeat=N, min_pass=K)``, else ``--scriptum-repeat`` (K defaults to N)."""
+        options = spec.options
+        repeat = options.repeat if options.repeat is not None else self.cfg.repeat
+        if repeat <= 1:
+            return None
+        return repeat, options.min_pass if options.min_pass is not None else repeat
+
+    def _attempts_for(self, item: pytest.Item, spec: SmokeSpec, repeat: int, min_pass: int) -> ThreadResult:
+        """smoke_thread of a repeated case: all N runs (concurrent), judged in the call phase
+        (``call_attempts``); returns the first attempt that ran. Every attempt erroring is the
+        platform's error at setup, as one run's would be."""
+        rerun = ATTEMPT_RUNS_KEY in item.stash  # a rerun plugin's attempt runs new threads
+        script = spec.options.script or self.cfg.script
+        runs = collect(
+            self.resources.dispatcher,
+            attempt_keys(item.nodeid, repeat, fresh=rerun),
+            self._request(spec),
+            lambda exc: _platform_error_text(exc, script, self.cfg.version),
+        )
+        item.stash[ATTEMPT_RUNS_KEY] = runs
+        ran = [run.result for run in runs if run.result is not None and run.platform_error is None]
+        if not ran:
+            self._keep_repeats(item, repeat, min_pass, [_errored(run) for run in runs])
+            problem = f"all {repeat} attempts errored; attempt 1: {runs[0].platform_error}"
+            item.stash[PLATFORM_ERROR_KEY] = problem
+            pytest.fail(f"platform error (not a candidate failure): {problem}", pytrace=False)
+        self._record(item, ran[0])
+        if spec.expect.schema == "declared":
+            item.stash[DECLARED_KEY] = self._declared_or_error(item, ran[0])
+        return ran[0]
+
+    def call_attempts(self, item: pytest.Item) -> bool | None:
+        """The call phase of a repeated case (``pytest_pyfunc_call``): the test's checks judged
+        against every attempt that ran (``attempts.judge``), the case decided by
+        ``gate.attempts_outcome``. None for any other test (pytest calls it as usual)."""
+        runs = item.stash.get(ATTEMPT_RUNS_KEY, None)
+        spec = spec_of(item)
+        repeat = self.repeat_of(spec) if spec is not None else None
+        if runs is None or spec is None or repeat is None:
+            return None
+        body = _compat.test_body(item)
+        attempts: list[Attempt] = []
+        for run in runs:
+            if run.result is None or run.platform_error is not None:
+                attempts.append(_errored(run))
+                continue
+            try:
+                judged = judge(
+                    spec.expect, run.result, declared_schema=item.stash.get(DECLARED_KEY, None), body=body
+                )
+            except TestsOwnMistake as exc:
+                item.stash[TEST_ERROR_KEY] = str(exc)
+                problem: str = str(exc)
+                break
+            attempts.append(
+                Attempt(run.index, judged.outcome, run.result.thread_id, run.result.status, judged.error)
+            )
+        else:
+            problem = ""
+        if problem:  # failed outside the except: no chained exception in the report
+            pytest.fail(f"the test's own mistake (not a candidate failure): {problem}", pytrace=False)
+        outcome, line = self._keep_repeats(item, *repeat, attempts)
+        if outcome == "passed":
+            return True
+        details = [f"  attempt {a.index}: {a.outcome} - {a.error}" for a in attempts if a.outcome != "passed"]
+        if outcome == "failed":
+            pytest.fail("\n".join([f"repeated case failed: {line}", *details]), pytrace=False)
+        item.stash[PLATFORM_ERROR_KEY] = f"repeated case {line}"
+        pytest.fail("\n".join([f"platform error (not a candidate failure): {line}", *details]), pytrace=False)
+
+    def _keep_repeats(
+        self, item: pytest.Item, repeat: int, min_pass: int, attempts: list[Attempt]
+    ) -> tuple[str, str]:
+        counts = {kind: sum(a.outcome == kind for a in attempts) for kind in ("passed", "failed", "error")}
+        outcome, line = attempts_outcome(
+            repeat, min_pass, passed=counts["passed"], failed=counts["failed"], errors=counts["error"]
+        )
+        repeats = Repeats(repeat, min_pass, tuple(attempts), line)
+        item.stash[REPEATS_KEY] = repeats
+        fresh = repeat_properties(repeats)
+        names = {name for name, _ in fresh}
+        item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
+        item.user_properties.extend(fresh)
+        return outcome, line
+
     def _record(self, item: pytest.Item, result: ThreadResult) -> None:
         item.stash[RESULT_KEY] = result
         fresh = thread_properties(result)
@@ -312,6 +436,8 @@ class SmokeTests:
             del stash[MISMATCH_KEY]
         if DECLARED_KEY in stash:
             del stash[DECLARED_KEY]
+        if REPEATS_KEY in stash:
+            del stash[REPEATS_KEY]
 
     def _count_attempt(self, item: pytest.Item) -> int:
         attempts = item.stash.get(ATTEMPTS_KEY, 0) + 1
@@ -361,8 +487,8 @@ class SmokeTests:
         """Before the test body: the declared expectation, with a readable diff on mismatch."""
         spec = spec_of(item)
         result = result_of(item)
-        if spec is None or result is None:
-            return
+        if spec is None or result is None or self.repeat_of(spec) is not None:
+            return  # a repeated case is judged per attempt (call_attempts)
         from pytest_scriptum import expect
 
         try:
@@ -423,6 +549,8 @@ class SmokeTests:
             test_error=TEST_ERROR_KEY in item.stash,
             error=error,
             usage_error=self.usage_problem,
+            advisory=options.advisory if options is not None else False,
+            repeat=repeats.as_dict() if (repeats := repeats_of(item)) is not None else None,
         )
 
     def before(self, item: pytest.Item) -> None:
@@ -461,3 +589,15 @@ class SmokeTests:
                 self._count_attempt(item)
             record = self.record_of(item, call)
             replace(record, used=self.used(item, report)).attach(report)
+
+
+def _errored(run: AttemptRun) -> Attempt:
+    """An attempt the platform errored: it decided nothing."""
+    result = run.result
+    return Attempt(
+        run.index,
+        "error",
+        result.thread_id if result is not None else None,
+        result.status if result is not None else None,
+        run.platform_error,
+    )

@@ -14,10 +14,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
-    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.outcome import Repeats, SessionOutcome
     from pytest_scriptum.runner import ThreadResult
 
-__all__ = ["TEST_PROPERTIES", "missing_test_properties", "suite_properties", "thread_properties"]
+__all__ = [
+    "TEST_PROPERTIES",
+    "missing_test_properties",
+    "repeat_properties",
+    "suite_properties",
+    "thread_properties",
+]
 
 TEST_PROPERTIES = (
     "scriptum.script",
@@ -40,6 +46,23 @@ def thread_properties(result: ThreadResult) -> list[tuple[str, object]]:
     if result.error_code:
         properties.append(("scriptum.error_code", result.error_code))
     return properties
+
+
+def repeat_properties(repeats: Repeats) -> list[tuple[str, object]]:
+    """The properties of a repeated case (DESIGN section 8 "Repeats"): attempts (N), min_pass (K),
+    passed / failed / errored attempts, pass^N (1 when all N passed), the case's verdict line and
+    every attempt's thread id and outcome (``index:thread_id:outcome``, comma-separated)."""
+    threads = ",".join(f"{a.index}:{a.thread_id or '-'}:{a.outcome}" for a in repeats.attempts)
+    return [
+        ("scriptum.repeat", repeats.repeat),
+        ("scriptum.repeat.min_pass", repeats.min_pass),
+        ("scriptum.repeat.passed", repeats.passed),
+        ("scriptum.repeat.failed", repeats.failed),
+        ("scriptum.repeat.errors", repeats.errors),
+        ("scriptum.repeat.pass_hat_n", repeats.pass_hat_n),
+        ("scriptum.repeat.verdict", repeats.verdict),
+        ("scriptum.repeat.attempts", threads),
+    ]
 
 
 def missing_test_properties(
