@@ -498,6 +498,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="N",
     ),
     OptionSpec(
+        "baseline",
+        "section 8: 'paired' also runs every marker-declared case on the rollback target, concurrently, "
+        "to tell a regression (the candidate alone fails) from an outage (both fail: an error)",
+        _choice("off", "paired"),
+        default="off",
+        cli="--scriptum-baseline",
+        ini="scriptum_baseline",
+        metavar="off|paired",
+        rerun="override",  # off: the re-run is pinned to the target itself
+    ),
+    OptionSpec(
         "fail_fast",
         "once the gate can no longer pass, cancel outstanding runs and roll back at once",
         _bool,
@@ -601,6 +612,7 @@ class ScriptumConfig:
     retries: int = _DEFAULTS["retries"]
     fail_fast: bool = _DEFAULTS["fail_fast"]
     repeat: int = _DEFAULTS["repeat"]
+    baseline: Literal["off", "paired"] = _DEFAULTS["baseline"]
     no_env: bool = _DEFAULTS["no_env"]
     insecure: bool = _DEFAULTS["insecure"]
     seed: Path | None = _DEFAULTS["seed"]

@@ -38,6 +38,7 @@ __all__ = [
     "combine",
     "evaluate",
     "failure_certain",
+    "paired_outcome",
     "required_passes",
 ]
 
@@ -311,3 +312,29 @@ def attempts_outcome(
         f"undecided: {passed} of {repeat} passed, {min_pass} needed, and "
         f"{_plural(errors, 'errored attempt')} left it open (errored attempts decide nothing)"
     )
+
+
+def paired_outcome(
+    candidate: Outcome, baseline: Outcome, *, version: int | None, candidate_line: str = ""
+) -> tuple[Outcome, str]:
+    """One case of a paired session (DESIGN section 8 "Paired baseline") from how its candidate
+    side and its baseline side (the same checks on the rollback target ``version``) ended:
+
+    candidate passed: **passed**; candidate errored: **error**; candidate failed and baseline
+    passed: **failed** (a regression); both failed: **error** ("environmental": an outage or a
+    revoked key, never a rollback trigger); baseline errored: **error** (undecided).
+    ``candidate_line`` (the candidate side's own line, e.g. "3 of 5 < 4") is kept in the text.
+    """
+    side = f" ({candidate_line})" if candidate_line else ""
+    if candidate == "passed":
+        return "passed", f"passed on the candidate{side}"
+    if candidate != "failed":
+        return "error", f"the candidate's run errored{side}"
+    if baseline == "passed":
+        return "failed", f"regression: failed on the candidate{side}, passed on baseline v{version}"
+    if baseline == "failed":
+        return "error", (
+            f"environmental: failed on the candidate{side} and on baseline v{version} too "
+            "(an outage or a revoked key, not a regression: never a rollback trigger)"
+        )
+    return "error", f"undecided: failed on the candidate{side}, and the run on baseline v{version} errored"

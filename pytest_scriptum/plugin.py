@@ -307,3 +307,14 @@ def smoke_thread(request: pytest.FixtureRequest) -> ThreadResult:
     smoke = _role(request.config).smoke
     smoke.refuse_in_listing_mode("smoke_thread")
     return smoke.thread_for(request.node)
+
+
+@pytest.fixture
+def smoke_baseline(request: pytest.FixtureRequest, smoke_thread: ThreadResult) -> ThreadResult:
+    """With ``--scriptum-baseline=paired``: the ThreadResult of the same case's run on the rollback
+    target (same input and env resolution, started together with the candidate's; DESIGN section
+    8). The body runs once with ``smoke_thread`` the candidate's result and once with it the
+    baseline's, so its assertions judge both sides; here it can compare the two."""
+    smoke = _role(request.config).smoke
+    smoke.refuse_in_listing_mode("smoke_baseline")
+    return smoke.baseline_for(request.node)

@@ -102,9 +102,11 @@ def judge(
     declared_schema: Mapping[str, Any] | None,
     body: Callable[[Mapping[str, Any]], object] | None,
     fixture: str = "smoke_thread",
+    extra: Mapping[str, Any] | None = None,
 ) -> Judgement:
     """Judge a test's checks against ``result``: the declared ``expectation`` (None: none), then
-    the ``body`` with ``fixture`` bound to ``result`` (None: no body to run). A failed assertion,
+    the ``body`` with ``fixture`` bound to ``result`` and the fixture values of ``extra`` (e.g.
+    ``smoke_baseline``) replaced too (``body`` None: no body to run). A failed assertion,
     ``pytest.fail`` or any other exception of the body is a failed check; a platform error
     raised in the body (``ScriptumError``, ``PlatformFault``) propagates, as do skips and xfails.
     Raises TestsOwnMistake for an expectation the test got wrong."""
@@ -129,7 +131,7 @@ def judge(
     if body is None:
         return Judgement("passed")
     try:
-        body({fixture: result})
+        body({**(extra or {}), fixture: result})
     except (ScriptumError, PlatformFault):
         raise
     except (Exception, pytest.fail.Exception) as exc:

@@ -27,7 +27,7 @@ from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
+from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, baseline_tally, utc_now
 from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
@@ -157,6 +157,25 @@ class GateOwner:
             check_target=not cfg.is_verification_run,
             on_env=self.resources.secrets.learn,
         )
+        self._pair_with_target()
+
+    def _pair_with_target(self) -> None:
+        """``--scriptum-baseline=paired`` runs every case on the rollback target too: without one
+        the session cannot tell a regression from an outage, so preflight fails (inconclusive,
+        exit 20; our choice where DESIGN section 8 is silent: a usage error would need the
+        platform's answer before the session could know)."""
+        preflight = self.preflight
+        if preflight is None:
+            return
+        if self.cfg.baseline == "paired" and preflight.ok and preflight.target is None:
+            item = PreflightItem(
+                "baseline",
+                False,
+                "--scriptum-baseline=paired needs a rollback target to run every case on: pass "
+                "--scriptum-rollback-to=N (the platform's history names none)",
+            )
+            self.preflight = preflight = replace(preflight, items=(*preflight.items, item))
+        self.resources.baseline_target = preflight.target
 
     @property
     def preflight_failed(self) -> bool:
@@ -353,13 +372,18 @@ class GateOwner:
                 else "the session was interrupted before every smoke test finished"
             )
             return Verdict("inconclusive", why, counts, self.gate_config)
-        return evaluate(
+        verdict = evaluate(
             counts,
             self.gate_config,
             preflight_failure=self.preflight.failure if self.preflight else None,
             crashed_workers=self.crashed_workers,
             collection_errors=self.collection_errors,
         )
+        tally = baseline_tally(self.book.records())
+        if tally is not None and tally["candidate_failed"]:
+            # The reason names the baseline: "both failed" is why those cases are errors (section 8).
+            verdict = replace(verdict, reason=f"{verdict.reason}; {tally['text']}")
+        return verdict
 
     @property
     def _mode(self) -> Literal["auto", "off", "dry-run"]:

@@ -109,6 +109,7 @@ def _record(test: Mapping[str, Any]) -> TestRecord:
         int(test["attempts"]),
         advisory=bool(test.get("advisory", False)),
         repeat=Repeats.from_dict(repeat) if repeat else None,
+        baseline=test.get("baseline"),
     )
 
 

@@ -33,7 +33,8 @@ class ReportRecord:
     ``error``: their message; ``usage_error``: the session's usage problem found on an xdist
     worker (the gate's owner turns the exit code into 4); ``advisory``: ``scriptum(advisory=True)``,
     reported but never gate evidence; ``repeat``: a repeated case's attempts
-    (``outcome.Repeats.as_dict``), None for one run.
+    (``outcome.Repeats.as_dict``), None for one run; ``baseline``: the paired baseline side of
+    the case (``--scriptum-baseline=paired``), None unpaired.
     """
 
     critical: bool = False
@@ -46,6 +47,7 @@ class ReportRecord:
     usage_error: str | None = None
     advisory: bool = False
     repeat: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the report attribute (the xdist channel serialises it)."""
@@ -98,6 +100,7 @@ class _Entry:
     error: str | None = None
     advisory: bool = False
     repeat: Repeats | None = None
+    baseline: dict[str, Any] | None = None
 
     @property
     def attempt_errors(self) -> int:
@@ -141,6 +144,8 @@ class RecordBook:
         entry.advisory = entry.advisory or record.advisory
         if record.repeat is not None:  # the latest attempt set (a rerun plugin's attempt replaces it)
             entry.repeat = Repeats.from_dict(record.repeat)
+        if record.baseline is not None:
+            entry.baseline = record.baseline
         if report.when == "call":  # one call report per attempt (a rerun plugin's "rerun" included)
             entry.attempts += 1
         entry.run = entry.run.merged(record.run)
@@ -169,6 +174,7 @@ class RecordBook:
                 attempts=max(e.attempts, 1),
                 advisory=e.advisory,
                 repeat=e.repeat,
+                baseline=e.baseline,
             )
             for nodeid, e in self._used().items()
         )

@@ -125,12 +125,21 @@ class Rendezvous:
         return bool(data.get("smoke")), critical
 
     # controller -> workers
-    def write_platform(self, connection: Connection | None, problem: str | None) -> None:
-        """Where the platform is (no token) or why no smoke test may use it."""
+    def write_platform(
+        self, connection: Connection | None, problem: str | None, *, baseline: int | None = None
+    ) -> None:
+        """Where the platform is (no token) or why no smoke test may use it; ``baseline``: the
+        rollback target the paired baseline runs on (``--scriptum-baseline=paired``)."""
         where = None
         if connection is not None:
             where = {"endpoint": connection.endpoint, "http_url": connection.http_url}
-        self._write(self.PLATFORM, {"where": where, "problem": problem})
+        self._write(self.PLATFORM, {"where": where, "problem": problem, "baseline": baseline})
+
+    def published_baseline(self) -> int | None:
+        """The rollback target the controller published with the platform (None: none)."""
+        data = self._read(self.PLATFORM) or {}
+        baseline = data.get("baseline")
+        return baseline if isinstance(baseline, int) and not isinstance(baseline, bool) else None
 
     def await_platform(self, given: Connection, *, timeout: float = PLATFORM_WAIT_S) -> Connection:
         """The connection the controller published: ``given`` (the worker's, from ``workerinput``)
@@ -349,7 +358,8 @@ class XdistController(Role):
             if owner.preflight_failed:
                 problem = f"preflight failed: {owner.preflight.failure if owner.preflight else ''}"
         if self.rendezvous is not None:
-            self.rendezvous.write_platform(self.resources.connection, problem)
+            target = owner.preflight.target if owner.preflight is not None else None
+            self.rendezvous.write_platform(self.resources.connection, problem, baseline=target)
         if problem is not None:
             _compat.xdist_request_stop(self.config, f"scriptum: {problem}")
 
@@ -403,7 +413,15 @@ class XdistWorker(Role):
         if given is None or rendezvous is None:
             return SessionResources(cfg, given)
         # ``given`` at once (its token is masked from the start), the published one on first use.
-        return SessionResources(cfg, given, awaiting=lambda: rendezvous.await_platform(given))
+        made: list[SessionResources] = []
+
+        def awaiting() -> Connection:
+            connection = rendezvous.await_platform(given)
+            made[0].baseline_target = rendezvous.published_baseline()  # the controller's preflight's
+            return connection
+
+        made.append(SessionResources(cfg, given, awaiting=awaiting))
+        return made[0]
 
     def collection_finished(self) -> None:
         # Before xdist's own hook tells the controller this worker's collection finished.

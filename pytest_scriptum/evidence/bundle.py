@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_scriptum.evidence._files import write_atomic
+from pytest_scriptum.outcome import baseline_tally
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
@@ -78,6 +79,7 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "concurrency": dict(outcome.concurrency) if outcome.concurrency is not None else None,
         "shard": dict(outcome.shard) if outcome.shard is not None else None,
         "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
+        "baseline": baseline_tally(outcome.tests),
     }
     if redactor is None:
         return bundle

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_scriptum.outcome import baseline_tally
+
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
     from pytest_scriptum.outcome import SessionOutcome
@@ -37,6 +39,13 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"verification log: {rollback.verification.log}")
         if rollback.manual_command:
             lines.append(f"ACTION REQUIRED, run by hand: {rollback.manual_command}")
+    tally = baseline_tally(outcome.tests)
+    if tally is not None:
+        lines.append(
+            f"paired baseline: {tally['text']} (environmental, not counted as regressions); "
+            f"{tally['regressions']} regressions, {tally['baseline_errors']} baseline errors, "
+            f"{tally['cases']} cases paired"
+        )
     lines.extend(_advisory_lines(outcome))
     lines.extend(_repeat_lines(outcome))
     for error in outcome.hook_errors:
