@@ -30,7 +30,6 @@ __all__ = [
     "Selection",
     "SessionOutcome",
     "TestRecord",
-    "baseline_tally",
     "utc_now",
 ]
 
@@ -281,29 +280,3 @@ class SessionOutcome:
             return "merged"
         return "shard" if self.deferred else "candidate"
 
-
-def baseline_tally(tests: tuple[TestRecord, ...] | list[TestRecord]) -> dict[str, Any] | None:
-    """What the paired baseline showed over a session's (non-advisory) cases, for the bundle's
-    ``baseline`` and the summary (DESIGN section 8 "Paired baseline"); None when nothing was paired.
-
-    ``version``: the rollback target; ``cases``: paired cases; ``candidate_failed`` (M): cases
-    whose candidate side failed and whose baseline side decided; ``also_failed`` (K): of those,
-    the ones the baseline failed too (environmental errors); ``regressions``: candidate failed,
-    baseline passed; ``baseline_errors``: cases whose baseline side errored (undecided);
-    ``text``: "baseline vN also failed K of M".
-    """
-    paired = [t.baseline for t in tests if t.baseline is not None and not t.advisory]
-    if not paired:
-        return None
-    version = next((b["version"] for b in paired if b.get("version") is not None), None)
-    failed = [b for b in paired if b.get("candidate_outcome") == "failed" and b["outcome"] != "error"]
-    also = sum(b["outcome"] == "failed" for b in failed)
-    return {
-        "version": version,
-        "cases": len(paired),
-        "candidate_failed": len(failed),
-        "also_failed": also,
-        "regressions": sum(b["outcome"] == "passed" for b in failed),
-        "baseline_errors": sum(b["outcome"] == "error" for b in paired),
-        "text": f"baseline v{version} also failed {also} of {len(failed)}",
-    }

@@ -25,9 +25,9 @@ from pytest_scriptum._session.resources import SessionResources, remote_connecti
 from pytest_scriptum._session.shard import ShardSplit
 from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.evidence import allure, junit
-from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
+from pytest_scriptum.evidence.bundle import baseline_tally, build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, baseline_tally, utc_now
+from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
 from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 

@@ -25,7 +25,7 @@ from pytest_scriptum._session.records import ReportRecord
 from pytest_scriptum._session.resources import PlatformUnavailable, SessionResources
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.contract_schema import contract_json_schema
-from pytest_scriptum.evidence.junit import repeat_properties, thread_properties
+from pytest_scriptum.evidence.junit import baseline_properties, repeat_properties, thread_properties
 from pytest_scriptum.gate import Outcome, attempts_outcome, paired_outcome
 from pytest_scriptum.markers import (
     CASE_PARAM,
@@ -456,7 +456,12 @@ class SmokeTests:
             target = self.resources.baseline_target
             judged = self._judge_side(item, spec, baseline_runs, body, {})
             side, side_line = self._decide(item, repeat, min_pass, judged, keep=False)
-            item.stash[BASELINE_KEY] = _baseline_record(target, side, side_line, judged, candidate=outcome)
+            record = _baseline_record(target, side, side_line, judged, candidate=outcome)
+            item.stash[BASELINE_KEY] = record
+            fresh = baseline_properties(record)
+            names = {name for name, _ in fresh}  # a rerun plugin's attempt replaces, never repeats
+            item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
+            item.user_properties.extend(fresh)
             kept = line if repeat > 1 else ""  # "3 of 5 < 4" says something; "0 of 1 < 1" does not
             outcome, line = paired_outcome(outcome, side, version=target, candidate_line=kept)
             if outcome != "passed":

@@ -9,8 +9,8 @@ before junitxml writes the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TEST_PROPERTIES",
+    "baseline_properties",
     "missing_test_properties",
     "repeat_properties",
     "suite_properties",
@@ -62,6 +63,17 @@ def repeat_properties(repeats: Repeats) -> list[tuple[str, object]]:
         ("scriptum.repeat.pass_hat_n", repeats.pass_hat_n),
         ("scriptum.repeat.verdict", repeats.verdict),
         ("scriptum.repeat.attempts", threads),
+    ]
+
+
+def baseline_properties(baseline: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """The properties of a paired case's baseline side (``--scriptum-baseline=paired``, DESIGN
+    section 8): the rollback target's version, how that side ended, and its threads (comma-separated)."""
+    threads = ",".join(str(a.get("thread_id") or "-") for a in baseline.get("attempts", ()))
+    return [
+        ("scriptum.baseline.version", baseline.get("version")),
+        ("scriptum.baseline.outcome", baseline.get("outcome")),
+        ("scriptum.baseline.thread_ids", threads),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_scriptum.outcome import baseline_tally
+from pytest_scriptum.evidence.bundle import baseline_tally
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor

@@ -9,11 +9,14 @@ import json
 from typing import Any
 
 import pytest
+from kit.constants import ORG, TOKEN
 from kit.evidence import read_junit, read_valid_bundle
 from kit.platform import Platform
+from kit.seeds import write_seed
 from kit.seeds.assist import CASES, KEY, REGRESSED
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
+from pytest_scriptum.devserver import DevServer
 
 EXPECTED = {case: n * 2 for n, case in enumerate(CASES, start=1)}
 
@@ -162,7 +165,13 @@ def test_q4(smoke_thread, smoke_baseline):
     assert tests["test_q4"]["outcome"] == "passed"
     # The baseline side ran the same body with its own result as smoke_thread: it held there.
     assert tests["test_q1"]["baseline"]["outcome"] == "passed"
-    assert read_junit(pytester.path / "evidence" / "junit.xml").cases["test_q1"].failed
+    case = read_junit(pytester.path / "evidence" / "junit.xml").cases["test_q1"]
+    assert case.failed
+    assert (case.properties["scriptum.baseline.version"], case.properties["scriptum.baseline.outcome"]) == (
+        "3",
+        "passed",
+    )
+    assert case.properties["scriptum.baseline.thread_ids"].startswith("thr_")
 
 
 def test_smoke_baseline_without_paired_is_the_tests_error(
@@ -188,3 +197,57 @@ def test_a_bad_baseline_value_is_a_usage_error(pytester: pytest.Pytester, platfo
     result = run(pytester, platform, "--scriptum-baseline=twin")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--scriptum-baseline*accepted values: off, paired*"])
+
+
+def test_paired_without_a_rollback_target_fails_preflight(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One version, active since the seed: the history names nothing to roll back to.
+    handler = "def handler(event, context):\n    return {'answer': event['n'] * 2}\n"
+    seed = write_seed(tmp_path_factory.mktemp("solo"), script="assist", versions={1: handler}, active=1)
+    monkeypatch.setenv("DODIL_TOKEN", TOKEN)
+    data = tmp_path_factory.mktemp("solo-data")
+    with DevServer(data_dir=data, seed=seed, principals={TOKEN: ORG}) as server:
+        solo = Platform.of(server, token=TOKEN, org=ORG, script="assist")
+        write_suite(pytester)
+        result = pytester.runpytest_subprocess(*solo.args(version=1))
+        assert result.ret == 20, result.stdout.str()
+        result.stdout.fnmatch_lines(
+            ["*preflight failed: *--scriptum-baseline=paired needs a rollback target*"]
+        )
+        assert solo.calls("CreateThread") == 0
+        solo.channel.close()
+
+
+def test_paired_and_repeated_runs_n_attempts_on_each_side(
+    pytester: pytest.Pytester, platform: Platform
+) -> None:
+    write_ini(pytester)
+    pytester.makepyfile(
+        test_assist="""
+import pytest
+
+pytestmark = pytest.mark.scriptum(repeat=3, min_pass=2)
+
+@pytest.mark.smoke_input({"q": "q1", "n": 1})
+@pytest.mark.smoke_expect({"answer": 2})
+def test_q1():
+    pass
+
+@pytest.mark.smoke_input({"q": "q4", "n": 4})
+@pytest.mark.smoke_expect({"answer": 8})
+def test_q4():
+    pass
+"""
+    )
+    result = run(pytester, platform, "--scriptum-rollback=off")
+    assert result.ret == 1, result.stdout.str()
+    tests = {t["nodeid"].split("::")[-1]: t for t in bundle_of(pytester)["tests"]}
+    q1 = tests["test_q1"]
+    assert q1["outcome"] == "failed"
+    assert q1["error"] == "regression: failed on the candidate (0 of 3 < 2), passed on baseline v3"
+    assert len(q1["repeat"]["attempts"]) == 3 and len(q1["baseline"]["attempts"]) == 3
+    assert q1["baseline"]["verdict"] == "3 of 3 passed >= 2"
+    assert tests["test_q4"]["outcome"] == "passed"
+    versions = [t.version for t in platform.threads()]
+    assert (versions.count(4), versions.count(3)) == (6, 6)
