@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit.evidence import read_junit, read_valid_bundle
+from kit.evidence import read_allure, read_junit, read_valid_bundle
 from kit.platform import Platform
 from kit.seeds.flaky import case_input
 
@@ -204,3 +204,18 @@ def test_a_bad_session_repeat_is_a_usage_error(
     result = run(pytester, platform, f"--scriptum-repeat={value}")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--scriptum-repeat*"])
+
+
+def test_allure_shows_one_test_with_a_step_per_attempt(
+    pytester: pytest.Pytester, platform: Platform, counters: Path
+) -> None:
+    write_suite(pytester, counters, {"one_bad": {"fail_on": (2,)}}, marker="repeat=5, min_pass=4")
+    result = run(pytester, platform, "--alluredir=allure")
+    assert result.ret == 0, result.stdout.str()
+    found = read_allure(pytester.path / "allure").named("test_one_bad")
+    assert len(found) == 1  # one test, not five
+    steps = [s for s in found[0]["steps"] if s["name"].startswith(("attempt ", "repeat: "))]
+    assert [s["name"].split(":")[0] for s in steps] == [f"attempt {i} of 5" for i in range(1, 6)] + ["repeat"]
+    assert sorted(s["status"] for s in steps[:5]) == ["failed", "passed", "passed", "passed", "passed"]
+    assert steps[-1]["name"] == "repeat: 4 of 5 passed >= 4 (min_pass 4, pass^5 = 0)"
+    assert steps[-1]["status"] == "passed"
