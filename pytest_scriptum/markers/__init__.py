@@ -126,7 +126,7 @@ MARKER_DOCS: Final[tuple[str, ...]] = (
     "whatever the pass rate), serial (run the thread inline when the test runs instead of "
     "dispatching it early), repeat (independent attempts of the case, default --scriptum-repeat), "
     "min_pass (passing attempts the case needs, default all) and advisory (run and reported, never "
-    "part of the verdict).",
+    "gate evidence).",
     "smoke_input(value): run a thread pinned to the candidate version with this input: a JSON value, "
     "or '@path.json' relative to the test file ('@@x' is the literal string '@x').",
     f"smoke_expect{_signature(Expectation)}: what the smoke thread must return: expected output "
