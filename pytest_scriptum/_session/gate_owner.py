@@ -8,6 +8,7 @@ it. Processes that only run tests (xdist workers) have no gate owner.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import baseline_tally, build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
+from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, TestRecord, utc_now
 from pytest_scriptum.preflight import Preflight, PreflightItem, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
@@ -299,7 +300,7 @@ class GateOwner:
             verification_of=cfg.verification_of,
             preflight=self.preflight,
             rollback=rollback,
-            tests=self.book.records(),
+            tests=self._pre_existing(self.book.records()),
             evidence=MappingProxyType(self._evidence_files(journal)),
             selection=selection,
             hook_errors=tuple(self.hook_errors),
@@ -310,6 +311,33 @@ class GateOwner:
             deferred=cfg.deferred,
         )
         self._write_evidence(self.outcome)
+
+    def _pre_existing(self, tests: tuple[TestRecord, ...]) -> tuple[TestRecord, ...]:
+        """Paired cases that failed on both sides and whose baseline, the same version, failed in
+        the previous bundle at ``--scriptum-evidence`` too: ``baseline.pre_existing`` (DESIGN
+        section 8 is silent on what "failed on the baseline before" reads; we read the bundle this
+        session is about to replace: no bundle, or one that cannot be read, makes none pre-existing)."""
+        path = self.cfg.evidence
+        if path is None or not any(t.baseline for t in tests):
+            return tests
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            before = {
+                (t["nodeid"], t["baseline"]["version"])
+                for t in previous["tests"]
+                if isinstance(t.get("baseline"), dict) and t["baseline"].get("outcome") == "failed"
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            before = set()  # nothing known from before: no case is pre-existing
+        marked = []
+        for test in tests:
+            baseline = test.baseline
+            sides = (baseline.get("candidate_outcome"), baseline["outcome"]) if baseline else None
+            if baseline is not None and sides == ("failed", "failed"):
+                again = (test.nodeid, baseline.get("version")) in before
+                test = replace(test, baseline={**baseline, "pre_existing": again})
+            marked.append(test)
+        return tuple(marked)
 
     def _journal_record(self) -> JournalEntry | None:
         """Close this session's journal entry (or mark an earlier session's open one reported) and

@@ -138,6 +138,7 @@ def baseline_tally(tests: Sequence[TestRecord]) -> dict[str, Any] | None:
     whose candidate side failed and whose baseline side decided; ``also_failed`` (K): of those,
     the ones the baseline failed too (environmental errors); ``regressions``: candidate failed,
     baseline passed; ``baseline_errors``: cases whose baseline side errored (undecided);
+    ``pre_existing``: of the K, those whose baseline failed in the previous bundle too;
     ``text``: "baseline vN also failed K of M".
     """
     paired = [t.baseline for t in tests if t.baseline is not None and not t.advisory]
@@ -153,5 +154,6 @@ def baseline_tally(tests: Sequence[TestRecord]) -> dict[str, Any] | None:
         "also_failed": also,
         "regressions": sum(b["outcome"] == "passed" for b in failed),
         "baseline_errors": sum(b["outcome"] == "error" for b in paired),
+        "pre_existing": sum(bool(b.get("pre_existing")) for b in paired),
         "text": f"baseline v{version} also failed {also} of {len(failed)}",
     }

@@ -41,10 +41,12 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"ACTION REQUIRED, run by hand: {rollback.manual_command}")
     tally = baseline_tally(outcome.tests)
     if tally is not None:
+        before = tally["pre_existing"]
         lines.append(
             f"paired baseline: {tally['text']} (environmental, not counted as regressions); "
             f"{tally['regressions']} regressions, {tally['baseline_errors']} baseline errors, "
             f"{tally['cases']} cases paired"
+            + (f"; {before} pre-existing (the baseline failed them in the previous bundle)" if before else "")
         )
     lines.extend(_advisory_lines(outcome))
     lines.extend(_repeat_lines(outcome))

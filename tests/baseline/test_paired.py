@@ -251,3 +251,25 @@ def test_q4():
     assert tests["test_q4"]["outcome"] == "passed"
     versions = [t.version for t in platform.threads()]
     assert (versions.count(4), versions.count(3)) == (6, 6)
+
+
+def test_a_failure_on_both_sides_seen_before_is_pre_existing(
+    pytester: pytest.Pytester, platform: Platform
+) -> None:
+    write_suite(pytester)
+    set_overlay(platform, delete=(KEY,))
+    first = run(pytester, platform)
+    assert first.ret == 20, first.stdout.str()
+    before = bundle_of(pytester)
+    assert before["baseline"]["pre_existing"] == 0  # no earlier bundle to compare with
+    assert {t["baseline"]["pre_existing"] for t in before["tests"]} == {False}
+    # The same outage again: the previous bundle at --scriptum-evidence says v3 failed them before.
+    second = run(pytester, platform)
+    assert second.ret == 20, second.stdout.str()
+    second.stdout.fnmatch_lines(
+        ["paired baseline: *; 5 pre-existing (the baseline failed them in the previous bundle)"]
+    )
+    after = bundle_of(pytester)
+    assert after["baseline"]["pre_existing"] == 5
+    assert {t["baseline"]["pre_existing"] for t in after["tests"]} == {True}
+    assert platform.calls("RollbackScript") == 0
