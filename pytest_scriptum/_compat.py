@@ -11,6 +11,7 @@ version that moved something loses an optimisation or an Allure detail, never a 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "listing_mode",
     "mask_allure_results",
     "prefix_allure_title_path",
+    "test_body",
     "wrap_debug_trace",
     "xdist_distributing",
     "xdist_own_worker_id",
@@ -43,6 +45,26 @@ __all__ = [
 ]
 
 # -- pytest (checked: pytest 8.0 - 9.2) ---------------------------------------------------------
+
+
+def test_body(item: pytest.Item) -> Callable[[Mapping[str, Any]], object] | None:
+    """A call of a test function's body with some fixture values replaced (``{"smoke_thread":
+    result}``), as pytest's own ``pytest_pyfunc_call`` calls it (the function's own arguments,
+    from ``Function._fixtureinfo.argnames``); None for an item that is not a plain sync function.
+    Fixtures that depend on a replaced one keep the value they were set up with."""
+    obj = getattr(item, "obj", None)
+    funcargs = getattr(item, "funcargs", None)
+    info = getattr(item, "_fixtureinfo", None)
+    argnames = getattr(info, "argnames", None)
+    if not callable(obj) or not isinstance(funcargs, dict) or argnames is None:
+        return None
+    if inspect.iscoroutinefunction(obj) or inspect.isasyncgenfunction(obj):
+        return None  # pytest refuses these itself
+
+    def call(replaced: Mapping[str, Any]) -> object:
+        return obj(**{name: replaced.get(name, funcargs[name]) for name in argnames})
+
+    return call
 
 
 def wrap_debug_trace(

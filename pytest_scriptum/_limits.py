@@ -94,3 +94,8 @@ LARGE_OUTPUT_BYTES: Final = 1024 * 1024
 """A thread output at least this large (bytes) is "large" (DESIGN section 6, memory): it is spooled
 to disk while no test has taken it, and receiving one makes freed large blocks go back to the
 operating system (``_memory``)."""
+
+MAX_REPEAT: Final = 20
+"""The most attempts of one smoke case (``scriptum(repeat=N)``, ``--scriptum-repeat``; DESIGN
+section 8 "Repeats"). The design names no cap: ours keeps one case from occupying the platform
+with hundreds of threads (a 50-case suite at the cap is 1000 threads)."""

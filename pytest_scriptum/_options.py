@@ -35,6 +35,7 @@ from pytest_scriptum._limits import (
     MAX_INCIDENT_CHARS,
     MAX_OPTION_TEXT,
     MAX_PATH_CHARS,
+    MAX_REPEAT,
     MAX_RETRIES,
     MAX_SHARDS,
     MAX_THREAD_TIMEOUT_S,
@@ -110,6 +111,14 @@ def _retries(raw: str) -> int:
     value = _int_at_least(0)(raw)
     if value > MAX_RETRIES:
         raise _Invalid(f"expected an integer from 0 to {MAX_RETRIES}")
+    return value
+
+
+def _repeat(raw: str) -> int:
+    # DESIGN section 8 "Repeats": attempts per smoke case, capped (``_limits.MAX_REPEAT``).
+    value = _int_at_least(1)(raw)
+    if value > MAX_REPEAT:
+        raise _Invalid(f"expected an integer from 1 to {MAX_REPEAT} (the cap on attempts per case)")
     return value
 
 
@@ -495,6 +504,27 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="N",
     ),
     OptionSpec(
+        "repeat",
+        f"section 8: default attempts per smoke case (default 1, at most {MAX_REPEAT}); each case "
+        "passes with min_pass (default: all) passing attempts",
+        _repeat,
+        default=1,
+        cli="--scriptum-repeat",
+        ini="scriptum_repeat",
+        metavar="N",
+    ),
+    OptionSpec(
+        "baseline",
+        "section 8: 'paired' also runs every marker-declared case on the rollback target, concurrently, "
+        "to tell a regression (the candidate alone fails) from an outage (both fail: an error)",
+        _choice("off", "paired"),
+        default="off",
+        cli="--scriptum-baseline",
+        ini="scriptum_baseline",
+        metavar="off|paired",
+        rerun="override",  # off: the re-run is pinned to the target itself
+    ),
+    OptionSpec(
         "fail_fast",
         "once the gate can no longer pass, cancel outstanding runs and roll back at once",
         _bool,
@@ -632,6 +662,8 @@ class ScriptumConfig:
     timeout: float = _DEFAULTS["timeout"]
     retries: int = _DEFAULTS["retries"]
     fail_fast: bool = _DEFAULTS["fail_fast"]
+    repeat: int = _DEFAULTS["repeat"]
+    baseline: Literal["off", "paired"] = _DEFAULTS["baseline"]
     no_env: bool = _DEFAULTS["no_env"]
     insecure: bool = _DEFAULTS["insecure"]
     seed: Path | None = _DEFAULTS["seed"]

@@ -33,10 +33,12 @@ __all__ = [
     "GateCounts",
     "Outcome",
     "Verdict",
+    "attempts_outcome",
     "classify_phase",
     "combine",
     "evaluate",
     "failure_certain",
+    "paired_outcome",
     "required_passes",
 ]
 
@@ -280,3 +282,59 @@ def failure_certain(counts: GateCounts, config: GateConfig, *, remaining: int) -
         return True
     optimistic_passed = counts.passed + counts.errors + remaining
     return _rate_broken(optimistic_passed, counts.decided + counts.errors + remaining, config)
+
+
+def attempts_outcome(
+    repeat: int, min_pass: int, *, passed: int, failed: int, errors: int
+) -> tuple[Outcome, str]:
+    """One repeated smoke case from its attempts (DESIGN section 8 "Repeats"): ``repeat`` attempts
+    (N), ``min_pass`` (K) passing decided attempts needed; ``passed`` / ``failed`` decided attempts
+    and ``errors`` errored ones (the platform's or an interrupted run: decided nothing).
+
+    passed >= K: **passed**. passed + errors < K (the case cannot reach K even if every errored
+    attempt had passed): **failed**, "3 of 5 < 4". Otherwise the errored attempts leave it open:
+    **error** (undecided, never a pass; the design is silent on this case, this is our choice).
+    Returns the outcome and one line saying why. Raises ValueError on counts that do not add up.
+    """
+    for name, value in (("passed", passed), ("failed", failed), ("errors", errors)):
+        _check_count(name, value)
+    if not 1 <= min_pass <= repeat or passed + failed + errors != repeat:
+        raise ValueError(
+            f"attempts do not add up: repeat={repeat}, min_pass={min_pass}, passed={passed}, "
+            f"failed={failed}, errors={errors}"
+        )
+    errored = f", {_plural(errors, 'errored attempt')}" if errors else ""
+    if passed >= min_pass:
+        return "passed", f"{passed} of {repeat} passed >= {min_pass}{errored}"
+    if passed + errors < min_pass:
+        return "failed", f"{passed} of {repeat} < {min_pass}{errored}"
+    return "error", (
+        f"undecided: {passed} of {repeat} passed, {min_pass} needed, and "
+        f"{_plural(errors, 'errored attempt')} left it open (errored attempts decide nothing)"
+    )
+
+
+def paired_outcome(
+    candidate: Outcome, baseline: Outcome, *, version: int | None, candidate_line: str = ""
+) -> tuple[Outcome, str]:
+    """One case of a paired session (DESIGN section 8 "Paired baseline") from how its candidate
+    side and its baseline side (the same checks on the rollback target ``version``) ended:
+
+    candidate passed: **passed**; candidate errored: **error**; candidate failed and baseline
+    passed: **failed** (a regression); both failed: **error** ("environmental": an outage or a
+    revoked key, never a rollback trigger); baseline errored: **error** (undecided).
+    ``candidate_line`` (the candidate side's own line, e.g. "3 of 5 < 4") is kept in the text.
+    """
+    side = f" ({candidate_line})" if candidate_line else ""
+    if candidate == "passed":
+        return "passed", f"passed on the candidate{side}"
+    if candidate != "failed":
+        return "error", f"the candidate's run errored{side}"
+    if baseline == "passed":
+        return "failed", f"regression: failed on the candidate{side}, passed on baseline v{version}"
+    if baseline == "failed":
+        return "error", (
+            f"environmental: failed on the candidate{side} and on baseline v{version} too "
+            "(an outage or a revoked key, not a regression: never a rollback trigger)"
+        )
+    return "error", f"undecided: failed on the candidate{side}, and the run on baseline v{version} errored"

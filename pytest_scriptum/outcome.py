@@ -21,7 +21,17 @@ if TYPE_CHECKING:
     from pytest_scriptum.preflight import Preflight
     from pytest_scriptum.rollback import RollbackResult
 
-__all__ = ["HookError", "PinnedRun", "Role", "Selection", "SessionOutcome", "TestRecord", "utc_now"]
+__all__ = [
+    "Attempt",
+    "HookError",
+    "PinnedRun",
+    "Repeats",
+    "Role",
+    "Selection",
+    "SessionOutcome",
+    "TestRecord",
+    "utc_now",
+]
 
 Role = Literal["candidate", "verification", "shard", "merged"]
 """A session gates a candidate, or is the verification re-run pinned to the rollback target, or is
@@ -78,6 +88,92 @@ class PinnedRun:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One attempt of a repeated smoke case (DESIGN section 8 "Repeats"): its 1-based ``index``,
+    its thread (``thread_id`` and platform ``status``; None when no thread was created), how its
+    checks ended (``outcome``: passed, failed, or error when the platform erred and the attempt
+    decided nothing) and ``error``: the first failed check or the platform's error (None on a pass)."""
+
+    index: int
+    outcome: Literal["passed", "failed", "error"]
+    thread_id: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """One entry of the bundle's ``repeat.attempts``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """A repeated smoke case: ``repeat`` attempts (N), ``min_pass`` passing decided attempts needed
+    (K), the ``attempts`` in index order and the case's ``verdict`` line ("3 of 5 < 4").
+
+    ``pass_hat_n`` is pass^N (tau-bench's pass^k with k = N, for one case): 1 when every one of
+    the N attempts passed, else 0; ``pass_rate`` is passed / decided (None when nothing decided).
+    """
+
+    repeat: int
+    min_pass: int
+    attempts: tuple[Attempt, ...]
+    verdict: str
+
+    def _count(self, outcome: str) -> int:
+        return sum(a.outcome == outcome for a in self.attempts)
+
+    @property
+    def passed(self) -> int:
+        """Attempts whose checks all held."""
+        return self._count("passed")
+
+    @property
+    def failed(self) -> int:
+        """Decided attempts with a failed check."""
+        return self._count("failed")
+
+    @property
+    def errors(self) -> int:
+        """Attempts the platform errored (charged to the error budget, not decided)."""
+        return self._count("error")
+
+    @property
+    def pass_hat_n(self) -> int:
+        """pass^N: 1 when all N attempts passed, else 0."""
+        return int(self.passed == self.repeat)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """passed / decided attempts; None when none was decided."""
+        decided = self.passed + self.failed
+        return self.passed / decided if decided else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle's ``repeat`` object of a test."""
+        return {
+            "repeat": self.repeat,
+            "min_pass": self.min_pass,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "pass_hat_n": self.pass_hat_n,
+            "pass_rate": self.pass_rate,
+            "verdict": self.verdict,
+            "attempts": [a.as_dict() for a in self.attempts],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Repeats:
+        """The inverse of ``as_dict`` (the counts are derived from the attempts)."""
+        return cls(
+            repeat=int(data["repeat"]),
+            min_pass=int(data["min_pass"]),
+            attempts=tuple(Attempt(**a) for a in data["attempts"]),
+            verdict=str(data["verdict"]),
+        )
+
+
+@dataclass(frozen=True)
 class TestRecord:
     """How one smoke test ended (``outcome``), whether it was ``critical``, its pinned ``run``, and
     ``error``: a short text of its first bad phase (None when it passed or was skipped), and its
@@ -92,6 +188,13 @@ class TestRecord:
     error: str | None = None
     attempts: int = 1
     """how many times its body ran (a rerun plugin's attempts included; any failed one decides)"""
+    advisory: bool = False
+    """``scriptum(advisory=True)``: run and reported, never part of the verdict (DESIGN section 8)"""
+    repeat: Repeats | None = None
+    """a repeated case's attempts (``scriptum(repeat=N)``, ``--scriptum-repeat``); None for one run"""
+    baseline: Mapping[str, Any] | None = None
+    """the paired baseline side (``--scriptum-baseline=paired``): ``version``, ``outcome``,
+    ``verdict`` and ``attempts`` of the same case on the rollback target; None unpaired"""
 
     def as_dict(self) -> dict[str, Any]:
         """The bundle's ``tests[]`` entry (the run's fields inline)."""
@@ -102,6 +205,9 @@ class TestRecord:
             **asdict(self.run),
             "error": self.error,
             "attempts": self.attempts,
+            "advisory": self.advisory,
+            "repeat": self.repeat.as_dict() if self.repeat is not None else None,
+            "baseline": dict(self.baseline) if self.baseline is not None else None,
         }
 
 
@@ -188,3 +294,4 @@ class SessionOutcome:
         if self.merged:
             return "merged"
         return "shard" if self.deferred else "candidate"
+

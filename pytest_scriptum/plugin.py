@@ -164,6 +164,12 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     _role(item.config).smoke.check(item)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    # A repeated case's body runs once per attempt, against that attempt's thread (section 8).
+    return _role(pyfuncitem.config).smoke.call_attempts(pyfuncitem)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -306,3 +312,14 @@ def smoke_thread(request: pytest.FixtureRequest) -> ThreadResult:
     smoke = _role(request.config).smoke
     smoke.refuse_in_listing_mode("smoke_thread")
     return smoke.thread_for(request.node)
+
+
+@pytest.fixture
+def smoke_baseline(request: pytest.FixtureRequest, smoke_thread: ThreadResult) -> ThreadResult:
+    """With ``--scriptum-baseline=paired``: the ThreadResult of the same case's run on the rollback
+    target (same input and env resolution, started together with the candidate's; DESIGN section
+    8). The body runs once with ``smoke_thread`` the candidate's result and once with it the
+    baseline's, so its assertions judge both sides; here it can compare the two."""
+    smoke = _role(request.config).smoke
+    smoke.refuse_in_listing_mode("smoke_baseline")
+    return smoke.baseline_for(request.node)

@@ -594,9 +594,13 @@ class Dispatcher:
     """Starts runs early on a pool bounded by an ``InFlightLimit``; each test later takes its own
     result. ``concurrency``: a fixed limit, or ``"auto"`` for the adaptive one."""
 
-    def __init__(self, runner: PinnedRunner, concurrency: int | Literal["auto"]) -> None:
+    def __init__(
+        self, runner: PinnedRunner, concurrency: int | Literal["auto"], *, limit: InFlightLimit | None = None
+    ) -> None:
         self._runner = runner
-        self.limit = InFlightLimit(concurrency)
+        # ``limit``: shared with another dispatcher (the paired baseline's runs count against the
+        # same in-flight limit as the candidate's: one load on the platform, DESIGN section 8).
+        self.limit = limit if limit is not None else InFlightLimit(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.limit.cap, thread_name_prefix="scriptum-run")
         self._runs: dict[str, tuple[Future[ThreadResult], threading.Event]] = {}
         # Keys whose result a test took: the run is forgotten (its output is the test's now, and a

@@ -70,12 +70,14 @@ DEFAULT_STATUS: Final = "COMPLETED"
 @dataclass(frozen=True, kw_only=True)
 class ScriptumOptions:
     """Arguments of the ``scriptum`` marker: ``scriptum(script=None, *, timeout=None, env=True,
-    critical=False, serial=False)``.
+    critical=False, serial=False, repeat=None, min_pass=None, advisory=False)``.
 
     ``script``: the script under test (None: ``--scriptum-script``); ``timeout``: the thread's
     deadline in seconds (None: the session's); ``env``: resolve the script's env; ``critical``: a
     failure fails the gate whatever the pass rate; ``serial``: run the thread when the test runs
-    instead of dispatching it early.
+    instead of dispatching it early; ``repeat``: independent attempts of the case (None:
+    ``--scriptum-repeat``, default 1); ``min_pass``: passing decided attempts the case needs (None:
+    every attempt); ``advisory``: run and reported, never gate evidence (DESIGN section 8).
     """
 
     script: str | None = field(default=None, kw_only=False)  # the marker's one positional
@@ -83,6 +85,9 @@ class ScriptumOptions:
     env: bool = True
     critical: bool = False
     serial: bool = False
+    repeat: int | None = None
+    min_pass: int | None = None
+    advisory: bool = False
 
 
 @dataclass(frozen=True)

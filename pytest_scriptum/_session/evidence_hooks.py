@@ -12,7 +12,15 @@ import pytest
 
 from pytest_scriptum import _compat
 from pytest_scriptum._session.resources import SessionResources
-from pytest_scriptum._session.smoke import is_smoke, mismatches_of, result_of, script_of, spec_of
+from pytest_scriptum._session.smoke import (
+    advisory_of,
+    is_smoke,
+    mismatches_of,
+    repeats_of,
+    result_of,
+    script_of,
+    spec_of,
+)
 from pytest_scriptum.evidence import allure, junit
 
 __all__ = ["TestEvidence"]
@@ -37,6 +45,8 @@ class TestEvidence:
             script = script_of(item, self.cfg.script)
             missing = junit.missing_test_properties(present, script=script, version=self.resources.candidate)
             item.user_properties.extend(missing)
+            if advisory_of(item) and "scriptum.advisory" not in present:
+                item.user_properties.append(("scriptum.advisory", "true"))  # not gate evidence
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -77,6 +87,10 @@ class TestEvidence:
                 start = _compat.allure_test_start_ms(item.config)
                 steps = allure.thread_steps(result, redactor, test_start_ms=start)
                 _compat.add_allure_steps(item.config, steps)
+            repeats = repeats_of(item)
+            if repeats is not None:  # one test, one step per attempt (DESIGN section 8 "Repeats")
+                start = _compat.allure_test_start_ms(item.config)
+                _compat.add_allure_steps(item.config, allure.attempt_steps(repeats, redactor, at_ms=start))
         except Exception as exc:  # evidence must never change a test's outcome
             warnings.warn(
                 pytest.PytestWarning(f"scriptum: Allure evidence of {item.nodeid} not written: {exc!r}"),

@@ -8,6 +8,7 @@ it. Processes that only run tests (xdist workers) have no gate owner.
 
 from __future__ import annotations
 
+import json
 import signal
 import uuid
 from dataclasses import replace
@@ -36,9 +37,9 @@ from pytest_scriptum._session.shard import ShardSplit
 from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.evidence import allure, junit
-from pytest_scriptum.evidence.bundle import build_bundle, write_bundle
+from pytest_scriptum.evidence.bundle import baseline_tally, build_bundle, write_bundle
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
-from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, utc_now
+from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, TestRecord, utc_now
 from pytest_scriptum.preflight import Preflight, PreflightItem, fingerprint_key, run_preflight
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
@@ -190,6 +191,7 @@ class GateOwner:
         )
         if env_items:
             self._preflight = preflight = replace(preflight, items=(*env_items, *preflight.items))
+        self._pair_with_target()
         mode = self._publish_mode
         if mode is not None:
             self.publish = PublishRecord(
@@ -298,6 +300,24 @@ class GateOwner:
             return False
         self.resources.published = record.version
         return True
+
+    def _pair_with_target(self) -> None:
+        """``--scriptum-baseline=paired`` runs every case on the rollback target too: without one
+        the session cannot tell a regression from an outage, so preflight fails (inconclusive,
+        exit 20; our choice where DESIGN section 8 is silent: a usage error would need the
+        platform's answer before the session could know)."""
+        preflight = self.preflight
+        if preflight is None:
+            return
+        if self.cfg.baseline == "paired" and preflight.ok and preflight.target is None:
+            item = PreflightItem(
+                "baseline",
+                False,
+                "--scriptum-baseline=paired needs a rollback target to run every case on: pass "
+                "--scriptum-rollback-to=N (the platform's history names none)",
+            )
+            self._preflight = preflight = replace(preflight, items=(*preflight.items, item))
+        self.resources.baseline_target = preflight.target
 
     @property
     def preflight_failed(self) -> bool:
@@ -432,7 +452,7 @@ class GateOwner:
             verification_of=cfg.verification_of,
             preflight=self.preflight,
             rollback=rollback,
-            tests=self.book.records(),
+            tests=self._pre_existing(self.book.records()),
             evidence=MappingProxyType(self._evidence_files(journal)),
             selection=selection,
             hook_errors=tuple(self.hook_errors),
@@ -509,6 +529,33 @@ class GateOwner:
             return  # stays open: the next session reports it, the safe side
         self.publish_journal = closed
 
+    def _pre_existing(self, tests: tuple[TestRecord, ...]) -> tuple[TestRecord, ...]:
+        """Paired cases that failed on both sides and whose baseline, the same version, failed in
+        the previous bundle at ``--scriptum-evidence`` too: ``baseline.pre_existing`` (DESIGN
+        section 8 is silent on what "failed on the baseline before" reads; we read the bundle this
+        session is about to replace: no bundle, or one that cannot be read, makes none pre-existing)."""
+        path = self.cfg.evidence
+        if path is None or not any(t.baseline for t in tests):
+            return tests
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            before = {
+                (t["nodeid"], t["baseline"]["version"])
+                for t in previous["tests"]
+                if isinstance(t.get("baseline"), dict) and t["baseline"].get("outcome") == "failed"
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            before = set()  # nothing known from before: no case is pre-existing
+        marked = []
+        for test in tests:
+            baseline = test.baseline
+            sides = (baseline.get("candidate_outcome"), baseline["outcome"]) if baseline else None
+            if baseline is not None and sides == ("failed", "failed"):
+                again = (test.nodeid, baseline.get("version")) in before
+                test = replace(test, baseline={**baseline, "pre_existing": again})
+            marked.append(test)
+        return tuple(marked)
+
     def _journal_record(self) -> JournalEntry | None:
         """Close this session's journal entry (or mark an earlier session's open one reported) and
         return what the evidence says about it. A journal that cannot be closed stays open: the
@@ -570,13 +617,18 @@ class GateOwner:
                 else "the session was interrupted before every smoke test finished"
             )
             return Verdict("inconclusive", why, counts, self.gate_config)
-        return evaluate(
+        verdict = evaluate(
             counts,
             self.gate_config,
             preflight_failure=self.preflight.failure if self.preflight else None,
             crashed_workers=self.crashed_workers,
             collection_errors=self.collection_errors,
         )
+        tally = baseline_tally(self.book.records())
+        if tally is not None and tally["candidate_failed"]:
+            # The reason names the baseline: "both failed" is why those cases are errors (section 8).
+            verdict = replace(verdict, reason=f"{verdict.reason}; {tally['text']}")
+        return verdict
 
     @property
     def _mode(self) -> Literal["auto", "off", "dry-run"]:

@@ -48,7 +48,7 @@ from pytest_scriptum.evidence.bundle import InvalidBundleError, build_bundle, re
 from pytest_scriptum.evidence.redaction import Redactor
 from pytest_scriptum.evidence.summary import summary_lines
 from pytest_scriptum.gate import GateConfig, GateCounts, Verdict, evaluate
-from pytest_scriptum.outcome import PinnedRun, SessionOutcome, TestRecord, utc_now
+from pytest_scriptum.outcome import PinnedRun, Repeats, SessionOutcome, TestRecord, utc_now
 from pytest_scriptum.rollback import RollbackPlan, RollbackResult, Verification, execute
 
 __all__ = ["main", "merge"]
@@ -69,18 +69,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _counts(tests: Sequence[Mapping[str, Any]]) -> GateCounts:
     """The gate counts of the merged records, as ``_session.records.RecordBook.counts`` makes
-    them from reports (every shard recorded the same classification)."""
+    them from reports (every shard recorded the same classification): advisory tests left out, a
+    repeated case's errored attempts charged to the errors."""
+    tests = [t for t in tests if not t.get("advisory", False)]
     critical = [t for t in tests if t["critical"]]
     return GateCounts(
         passed=sum(t["outcome"] == "passed" for t in tests),
         failed=sum(t["outcome"] == "failed" for t in tests),
-        errors=sum(t["outcome"] == "error" for t in tests),
+        errors=sum(t["outcome"] == "error" for t in tests) + sum(_attempt_errors(t) for t in tests),
         skipped=sum(t["outcome"] == "skipped" for t in tests),
         critical_failed=tuple(t["nodeid"] for t in critical if t["outcome"] == "failed"),
         critical_undecided=tuple(t["nodeid"] for t in critical if t["outcome"] in ("error", "skipped")),
-        errored=tuple(t["nodeid"] for t in tests if t["outcome"] == "error"),
+        errored=tuple(t["nodeid"] for t in tests if t["outcome"] == "error" or _attempt_errors(t)),
         pinned_runs=sum(t["thread_id"] is not None for t in tests),
     )
+
+
+def _attempt_errors(test: Mapping[str, Any]) -> int:
+    repeat = test.get("repeat")
+    return int(repeat["errors"]) if repeat and test["outcome"] != "error" else 0
 
 
 def _record(test: Mapping[str, Any]) -> TestRecord:
@@ -92,8 +99,17 @@ def _record(test: Mapping[str, Any]) -> TestRecord:
         error_code=test["error_code"],
         duration_s=test["duration_s"],
     )
+    repeat = test.get("repeat")
     return TestRecord(
-        test["nodeid"], test["outcome"], test["critical"], run, test["error"], int(test["attempts"])
+        test["nodeid"],
+        test["outcome"],
+        test["critical"],
+        run,
+        test["error"],
+        int(test["attempts"]),
+        advisory=bool(test.get("advisory", False)),
+        repeat=Repeats.from_dict(repeat) if repeat else None,
+        baseline=test.get("baseline"),
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_scriptum._session.xdist import REPORT_ATTR
 from pytest_scriptum.gate import GateCounts, Outcome, classify_phase, combine
-from pytest_scriptum.outcome import PinnedRun, TestRecord
+from pytest_scriptum.outcome import PinnedRun, Repeats, TestRecord
 
 __all__ = ["RecordBook", "ReportRecord"]
 
@@ -31,7 +31,10 @@ class ReportRecord:
     run so far; ``platform_error``: the run failed for the platform's reasons;
     ``test_error``: the test's own mistake found at run time (both make a failure an error);
     ``error``: their message; ``usage_error``: the session's usage problem found on an xdist
-    worker (the gate's owner turns the exit code into 4).
+    worker (the gate's owner turns the exit code into 4); ``advisory``: ``scriptum(advisory=True)``,
+    reported but never gate evidence; ``repeat``: a repeated case's attempts
+    (``outcome.Repeats.as_dict``), None for one run; ``baseline``: the paired baseline side of
+    the case (``--scriptum-baseline=paired``), None unpaired.
     """
 
     critical: bool = False
@@ -42,6 +45,9 @@ class ReportRecord:
     test_error: bool = False
     error: str | None = None
     usage_error: str | None = None
+    advisory: bool = False
+    repeat: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the report attribute (the xdist channel serialises it): the fields that
@@ -94,6 +100,17 @@ class _Entry:
     attempts: int = 0
     run: PinnedRun = field(default_factory=PinnedRun)
     error: str | None = None
+    advisory: bool = False
+    repeat: Repeats | None = None
+    baseline: dict[str, Any] | None = None
+
+    @property
+    def attempt_errors(self) -> int:
+        """Errored attempts of a repeated case that is not itself an error: charged to the error
+        budget (DESIGN section 8 "Repeats"); an errored case counts once, as any error does."""
+        if self.repeat is None or self.outcome == "error":
+            return 0
+        return self.repeat.errors
 
 
 class RecordBook:
@@ -126,6 +143,11 @@ class RecordBook:
         entry.critical = entry.critical or record.critical
         entry.used = entry.used or record.used
         entry.ran_thread = entry.ran_thread or record.ran_thread
+        entry.advisory = entry.advisory or record.advisory
+        if record.repeat is not None:  # the latest attempt set (a rerun plugin's attempt replaces it)
+            entry.repeat = Repeats.from_dict(record.repeat)
+        if record.baseline is not None:
+            entry.baseline = record.baseline
         if report.when == "call":  # one call report per attempt (a rerun plugin's "rerun" included)
             entry.attempts += 1
         entry.run = entry.run.merged(record.run)
@@ -152,6 +174,9 @@ class RecordBook:
                 run=e.run,
                 error=e.error,
                 attempts=max(e.attempts, 1),
+                advisory=e.advisory,
+                repeat=e.repeat,
+                baseline=e.baseline,
             )
             for nodeid, e in self._used().items()
         )
@@ -159,8 +184,9 @@ class RecordBook:
     def counts(self, critical_selected: Iterable[str] = ()) -> GateCounts:
         """Gate counts over every recorded smoke test. ``critical_selected``: the selected critical
         smoke tests; one that never reported (not run) is undecided, as is one that errored or
-        was skipped."""
-        entries = self._used()
+        was skipped. Advisory tests are left out (DESIGN section 8: never part of the verdict or of
+        min-tests); a repeated case's errored attempts are charged to ``errors``."""
+        entries = {nodeid: e for nodeid, e in self._used().items() if not e.advisory}
         undecided = [
             nodeid for nodeid, e in entries.items() if e.critical and e.outcome in ("error", "skipped")
         ]
@@ -168,13 +194,16 @@ class RecordBook:
         return GateCounts(
             passed=sum(e.outcome == "passed" for e in entries.values()),
             failed=sum(e.outcome == "failed" for e in entries.values()),
-            errors=sum(e.outcome == "error" for e in entries.values()),
+            errors=sum(e.outcome == "error" for e in entries.values())
+            + sum(e.attempt_errors for e in entries.values()),
             skipped=sum(e.outcome == "skipped" for e in entries.values()),
             critical_failed=tuple(
                 nodeid for nodeid, e in entries.items() if e.critical and e.outcome == "failed"
             ),
             critical_undecided=tuple(dict.fromkeys(undecided)),
-            errored=tuple(nodeid for nodeid, e in entries.items() if e.outcome == "error"),
+            errored=tuple(
+                nodeid for nodeid, e in entries.items() if e.outcome == "error" or e.attempt_errors
+            ),
             pinned_runs=sum(e.ran_thread for e in entries.values()),
         )
 

@@ -246,6 +246,10 @@ class SessionResources:
         self._http: httpx.Client | None = None
         self._runner: PinnedRunner | None = None
         self._dispatcher: Dispatcher | None = None
+        self._baseline_dispatcher: Dispatcher | None = None
+        self.baseline_target: int | None = None
+        """The rollback target the paired baseline runs on (``--scriptum-baseline=paired``): set by
+        the gate's owner after preflight, or read from the xdist controller's ``platform.json``."""
         # Secret env values this process has read (preflight; an xdist worker is given the
         # controller's): the redactor masks them with the tokens (DESIGN section 4 "Secrets").
         self.secrets = SecretValues(declared=cfg.secret_env)
@@ -423,6 +427,28 @@ class SessionResources:
                 self._dispatcher = Dispatcher(runner, self.cfg.concurrency)
             return self._dispatcher
 
+    @property
+    def baseline_dispatcher(self) -> Dispatcher:
+        """The paired baseline's dispatcher: runs pinned to ``baseline_target``, within the same
+        in-flight limit as the candidate's (DESIGN section 8 "Paired baseline"). PlatformUnavailable
+        when no target is known (the preflight then failed already)."""
+        self.require_connection()  # an xdist worker learns the target with the connection
+        target = self.baseline_target
+        if target is None:
+            raise PlatformUnavailable("--scriptum-baseline=paired: no rollback target is known to pair with")
+        main, client = self.dispatcher, self.client  # both take the lock themselves
+        with self._lock:
+            if self._baseline_dispatcher is None:
+                runner = PinnedRunner(
+                    client,
+                    version=target,
+                    script=self.cfg.script,
+                    timeout=self.cfg.timeout,
+                    resolve_env=not self.cfg.no_env,
+                )
+                self._baseline_dispatcher = Dispatcher(runner, self.cfg.concurrency, limit=main.limit)
+            return self._baseline_dispatcher
+
     def concurrency_record(self) -> dict[str, Any] | None:
         """The in-flight limit's course (the bundle's ``concurrency``); None when no run was
         dispatched in this process."""
@@ -433,8 +459,9 @@ class SessionResources:
     def cancel_outstanding(self) -> int:
         """Cancel queued and in-flight runs (``-x``, ``--maxfail``, fail-fast, Ctrl-C)."""
         with self._lock:
-            dispatcher = self._dispatcher
-        return dispatcher.cancel_outstanding() if dispatcher is not None else 0
+            dispatcher, baseline = self._dispatcher, self._baseline_dispatcher
+        cancelled = baseline.cancel_outstanding() if baseline is not None else 0
+        return cancelled + (dispatcher.cancel_outstanding() if dispatcher is not None else 0)
 
     def close(self) -> None:
         """Cancel what is outstanding, close the connections, then stop the embedded server."""
@@ -442,6 +469,9 @@ class SessionResources:
             dispatcher, client, http = self._dispatcher, self._client, self._http
             self._dispatcher = self._client = self._http = None
             embedded, self._embedded = self._embedded, None
+            baseline, self._baseline_dispatcher = self._baseline_dispatcher, None
+        if baseline is not None:
+            baseline.close()
         if dispatcher is not None:
             dispatcher.close()
         if http is not None:

@@ -7,18 +7,26 @@ Nothing here decides the gate: each smoke report carries a ``ReportRecord`` to w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_scriptum import _compat
+from pytest_scriptum._session.attempts import (
+    AttemptRun,
+    TestsOwnMistake,
+    attempt_keys,
+    collect,
+    judge,
+)
 from pytest_scriptum._session.records import ReportRecord
-from pytest_scriptum._session.resources import SessionResources
+from pytest_scriptum._session.resources import PlatformUnavailable, SessionResources
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.contract_schema import contract_json_schema
-from pytest_scriptum.evidence.junit import thread_properties
+from pytest_scriptum.evidence.junit import baseline_properties, repeat_properties, thread_properties
+from pytest_scriptum.gate import Outcome, attempts_outcome, paired_outcome
 from pytest_scriptum.markers import (
     CASE_PARAM,
     MarkerError,
@@ -27,8 +35,9 @@ from pytest_scriptum.markers import (
     smoke_spec,
     validate_definition,
 )
-from pytest_scriptum.outcome import PinnedRun
+from pytest_scriptum.outcome import Attempt, PinnedRun, Repeats
 from pytest_scriptum.runner import (
+    Dispatcher,
     PlatformFailure,
     PlatformFault,
     RunRequest,
@@ -46,9 +55,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SMOKE_FIXTURES",
     "SmokeTests",
+    "advisory_of",
     "declared_output_schema",
     "is_smoke",
     "mismatches_of",
+    "repeats_of",
     "result_of",
     "script_of",
     "spec_of",
@@ -68,6 +79,11 @@ PLATFORM_ERROR_KEY = pytest.StashKey[str]()
 TEST_ERROR_KEY = pytest.StashKey[str]()  # the test's own mistake found at run time: an error
 MISMATCH_KEY: pytest.StashKey[Sequence[expect.Mismatch]] = pytest.StashKey()
 DECLARED_KEY = pytest.StashKey[Mapping[str, Any]]()
+ATTEMPT_RUNS_KEY = pytest.StashKey[list[AttemptRun]]()  # a case judged per attempt: its runs
+BASELINE_RUNS_KEY = pytest.StashKey[list[AttemptRun]]()  # the same case's runs on the rollback target
+BASELINE_KEY = pytest.StashKey[dict[str, Any]]()  # how the baseline side ended (the evidence's)
+FAILURE_KEY = pytest.StashKey[str]()  # a case judged per attempt that failed: why, in one line
+REPEATS_KEY = pytest.StashKey[Repeats]()  # a repeated case's judged attempts
 
 
 class NoDeclaredOutputs(Exception):
@@ -132,6 +148,18 @@ def script_of(item: pytest.Item, default: str | None) -> str | None:
 def result_of(item: pytest.Item) -> ThreadResult | None:
     """The marker-declared run of a test, if it ran."""
     return item.stash.get(RESULT_KEY, None)
+
+
+def advisory_of(item: pytest.Item) -> bool:
+    """Whether a test is ``scriptum(advisory=True)``: run and reported, never gate evidence."""
+    spec = spec_of(item)
+    options = spec.options if spec is not None else _options_of(item)
+    return options is not None and options.advisory
+
+
+def repeats_of(item: pytest.Item) -> Repeats | None:
+    """A repeated case's judged attempts, once its call phase judged them (None otherwise)."""
+    return item.stash.get(REPEATS_KEY, None)
 
 
 def mismatches_of(item: pytest.Item) -> Sequence[expect.Mismatch]:
@@ -199,6 +227,13 @@ class SmokeTests:
                     f"{item.nodeid} targets script {script!r}, but this session's candidate is {cfg.script} "
                     f"{cfg.candidate_label}: the gate and the rollback cover one script per session"
                 )
+            if spec is not None and options.min_pass is not None and options.repeat is None:
+                if options.min_pass > cfg.repeat:
+                    return (
+                        f"{item.nodeid}: scriptum(min_pass={options.min_pass}) needs at least that many "
+                        f"attempts, but --scriptum-repeat is {cfg.repeat}: give the test repeat=N or raise "
+                        "--scriptum-repeat"
+                    )
             if spec is not None and not script:
                 return f"{item.nodeid}: no script to run: use @pytest.mark.scriptum('NAME') or --scriptum-script=NAME"  # noqa: E501
         if smoke and not cfg.has_candidate:
@@ -247,13 +282,25 @@ class SmokeTests:
         """Start the runs of the marker-declared, non-serial smoke tests among ``items``, in order."""
         if not self.cfg.has_candidate or self.listing is not None:
             return
-        todo = []
+        todo: list[tuple[str, RunRequest]] = []
+        paired: list[tuple[str, RunRequest]] = []
         for item in items:
             spec = spec_of(item)
             if spec is not None and not spec.options.serial:
-                todo.append((item.nodeid, self._request(spec)))
+                attempts = self.attempts_of(spec)
+                keys = _run_keys(item.nodeid, attempts[0] if attempts is not None else 1, rerun=False)
+                request = self._request(spec)
+                todo.extend((key, request) for key in keys)
+                if self.paired:
+                    paired.extend((_baseline_key(key), request) for key in keys)
+        # One after the other, case by case: a candidate's run and its baseline's start together.
         if todo:
             self.resources.dispatcher.submit_all(todo)
+        if paired:
+            try:
+                self.resources.baseline_dispatcher.submit_all(paired)
+            except PlatformUnavailable:
+                pass  # each case's setup says why (thread_for)
 
     def thread_for(self, item: pytest.Item) -> ThreadResult:
         """The smoke_thread fixture: this test's pinned run (dispatched early, or run now).
@@ -269,6 +316,9 @@ class SmokeTests:
                 "@pytest.mark.smoke_cases(...) on the test",
                 pytrace=False,
             )
+        attempts = self.attempts_of(spec)
+        if attempts is not None:
+            return self._attempts_for(item, spec, *attempts)
         dispatcher = self.resources.dispatcher
         problem: str | None = None
         try:
@@ -293,6 +343,205 @@ class SmokeTests:
             item.stash[DECLARED_KEY] = self._declared_or_error(item, result)
         return result
 
+    @property
+    def paired(self) -> bool:
+        """``--scriptum-baseline=paired``: every marker-declared case also runs on the rollback
+        target (DESIGN section 8 "Paired baseline"; never in the verification re-run)."""
+        return self.cfg.baseline == "paired" and self.cfg.verification_of is None
+
+    def attempts_of(self, spec: SmokeSpec) -> tuple[int, int] | None:
+        """``(N, K)`` of a case judged per attempt (``call_attempts``): a repeated one, or any case
+        of a paired session (N = 1 unless repeated); None for a case that runs once, unpaired."""
+        repeat = self.repeat_of(spec)
+        if repeat is None and self.paired:
+            return 1, 1
+        return repeat
+
+    def baseline_for(self, item: pytest.Item) -> ThreadResult:
+        """The smoke_baseline fixture: the case's first run on the rollback target that settled
+        (DESIGN section 8 "Paired baseline"). Fails the setup (an error) without
+        ``--scriptum-baseline=paired``, or when every baseline run errored (the case is undecided)."""
+        if self.cfg.verification_of is not None:
+            # The verification re-run is pinned to the rollback target itself: its own run is the
+            # baseline (our choice; DESIGN section 8 is silent), so a comparing body holds there.
+            result = result_of(item)
+            if result is not None:
+                return result
+        if not self.paired:
+            pytest.fail(
+                f"{item.nodeid}: the smoke_baseline fixture needs --scriptum-baseline=paired "
+                "(or scriptum_baseline = paired) and a marker-declared run",
+                pytrace=False,
+            )
+        runs = item.stash.get(BASELINE_RUNS_KEY, [])
+        ran = [run.result for run in runs if run.result is not None and run.platform_error is None]
+        if not ran:
+            why = runs[0].platform_error if runs else "no baseline run"
+            problem = f"the baseline run on v{self.resources.baseline_target} errored: {why}"
+            item.stash[PLATFORM_ERROR_KEY] = problem
+            pytest.fail(f"platform error (not a candidate failure): {problem}", pytrace=False)
+        return ran[0]
+
+    def repeat_of(self, spec: SmokeSpec) -> tuple[int, int] | None:
+        """A marker-declared case's attempts and passes needed, ``(N, K)``, when it runs more than
+        once: ``scriptum(repeat=N, min_pass=K)``, else ``--scriptum-repeat`` (K defaults to N)."""
+        options = spec.options
+        repeat = options.repeat if options.repeat is not None else self.cfg.repeat
+        if repeat <= 1:
+            return None
+        return repeat, options.min_pass if options.min_pass is not None else repeat
+
+    def _attempts_for(self, item: pytest.Item, spec: SmokeSpec, repeat: int, min_pass: int) -> ThreadResult:
+        """smoke_thread of a repeated case: all N runs (concurrent), judged in the call phase
+        (``call_attempts``); returns the first attempt that ran. Every attempt erroring is the
+        platform's error at setup, as one run's would be."""
+        rerun = ATTEMPT_RUNS_KEY in item.stash  # a rerun plugin's attempt runs new threads
+        script = spec.options.script or self.cfg.script
+        keys = _run_keys(item.nodeid, repeat, rerun=rerun)
+        request = self._request(spec)
+        baseline = self._baseline_dispatcher() if self.paired else None
+        if isinstance(baseline, Dispatcher):  # both sides start before either is waited for
+            baseline.submit_all((_baseline_key(key), request) for key in keys)
+        runs = collect(
+            self.resources.dispatcher,
+            keys,
+            request,
+            lambda exc: _platform_error_text(exc, script, self.resources.candidate),
+        )
+        item.stash[ATTEMPT_RUNS_KEY] = runs
+        if isinstance(baseline, Dispatcher):
+            target = self.resources.baseline_target
+            item.stash[BASELINE_RUNS_KEY] = collect(
+                baseline,
+                [_baseline_key(key) for key in keys],
+                request,
+                lambda exc: _platform_error_text(exc, script, target),
+            )
+        elif baseline is not None:  # no baseline dispatcher: every baseline run errored with why
+            item.stash[BASELINE_RUNS_KEY] = [AttemptRun(i, None, baseline) for i in range(1, repeat + 1)]
+        ran = [run.result for run in runs if run.result is not None and run.platform_error is None]
+        if not ran:
+            if repeat > 1:
+                self._keep_repeats(item, repeat, min_pass, [_errored(run) for run in runs])
+            first = runs[0].platform_error
+            problem = f"all {repeat} attempts errored; attempt 1: {first}" if repeat > 1 else str(first)
+            item.stash[PLATFORM_ERROR_KEY] = problem
+            pytest.fail(f"platform error (not a candidate failure): {problem}", pytrace=False)
+        self._record(item, ran[0])
+        if spec.expect.schema == "declared":
+            item.stash[DECLARED_KEY] = self._declared_or_error(item, ran[0])
+        return ran[0]
+
+    def call_attempts(self, item: pytest.Item) -> bool | None:
+        """The call phase of a case judged per attempt (``pytest_pyfunc_call``): a repeated case,
+        or any case of a paired session. The test's checks are judged against every attempt that
+        ran (``attempts.judge``) and the case decided by ``gate.attempts_outcome``; when paired,
+        the baseline's attempts the same way, and the two sides by ``gate.paired_outcome``. None
+        for any other test (pytest calls it as usual)."""
+        runs = item.stash.get(ATTEMPT_RUNS_KEY, None)
+        spec = spec_of(item)
+        attempts_of = self.attempts_of(spec) if spec is not None else None
+        if runs is None or spec is None or attempts_of is None:
+            return None
+        repeat, min_pass = attempts_of
+        body = _compat.test_body(item)
+        baseline_runs = item.stash.get(BASELINE_RUNS_KEY, None)
+        settled = [r.result for r in baseline_runs or () if r.result is not None and not r.platform_error]
+        first_baseline = settled[0] if settled else None
+        extra = {"smoke_baseline": first_baseline} if first_baseline is not None else {}
+        candidate = self._judge_side(item, spec, runs, body, extra)
+        outcome, line = self._decide(item, repeat, min_pass, candidate, keep=repeat > 1)
+        details = [f"  attempt {a.index}: {a.outcome} - {a.error}" for a in candidate if a.error]
+        if baseline_runs is not None:
+            target = self.resources.baseline_target
+            judged = self._judge_side(item, spec, baseline_runs, body, {})
+            side, side_line = self._decide(item, repeat, min_pass, judged, keep=False)
+            record = _baseline_record(target, side, side_line, judged, candidate=outcome)
+            item.stash[BASELINE_KEY] = record
+            fresh = baseline_properties(record)
+            names = {name for name, _ in fresh}  # a rerun plugin's attempt replaces, never repeats
+            item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
+            item.user_properties.extend(fresh)
+            kept = line if repeat > 1 else ""  # "3 of 5 < 4" says something; "0 of 1 < 1" does not
+            outcome, line = paired_outcome(outcome, side, version=target, candidate_line=kept)
+            if outcome != "passed":
+                where = f"baseline v{target}"
+                details += [f"  {where} attempt {a.index}: {a.outcome} - {a.error or 'ok'}" for a in judged]
+        if outcome == "passed":
+            return True
+        label = "repeated case" if repeat > 1 else "case"
+        if outcome == "failed":
+            item.stash[FAILURE_KEY] = line  # the evidence's short error: the case's own line
+            pytest.fail("\n".join([f"{label} failed: {line}", *details]), pytrace=False)
+        item.stash[PLATFORM_ERROR_KEY] = line
+        pytest.fail("\n".join([f"error (not a candidate failure): {line}", *details]), pytrace=False)
+
+    def _judge_side(
+        self,
+        item: pytest.Item,
+        spec: SmokeSpec,
+        runs: Sequence[AttemptRun],
+        body: Callable[[Mapping[str, Any]], object] | None,
+        extra: Mapping[str, Any],
+    ) -> list[Attempt]:
+        """Every attempt of one side judged by the test's checks (an errored one decides nothing)."""
+        attempts: list[Attempt] = []
+        problem: str | None = None
+        for run in runs:
+            if run.result is None or run.platform_error is not None:
+                attempts.append(_errored(run))
+                continue
+            try:
+                judged = judge(
+                    spec.expect,
+                    run.result,
+                    declared_schema=item.stash.get(DECLARED_KEY, None),
+                    body=body,
+                    extra=extra,
+                )
+            except TestsOwnMistake as exc:
+                problem = str(exc)
+                break
+            attempts.append(
+                Attempt(run.index, judged.outcome, run.result.thread_id, run.result.status, judged.error)
+            )
+        if problem is not None:  # failed outside the except: no chained exception in the report
+            item.stash[TEST_ERROR_KEY] = problem
+            pytest.fail(f"the test's own mistake (not a candidate failure): {problem}", pytrace=False)
+        return attempts
+
+    def _decide(
+        self, item: pytest.Item, repeat: int, min_pass: int, attempts: list[Attempt], *, keep: bool
+    ) -> tuple[Outcome, str]:
+        if keep:
+            return self._keep_repeats(item, repeat, min_pass, attempts)
+        counts = {kind: sum(a.outcome == kind for a in attempts) for kind in ("passed", "failed", "error")}
+        return attempts_outcome(
+            repeat, min_pass, passed=counts["passed"], failed=counts["failed"], errors=counts["error"]
+        )
+
+    def _baseline_dispatcher(self) -> Dispatcher | str:
+        """The baseline's dispatcher, or why there is none (every baseline run then errored)."""
+        try:
+            return self.resources.baseline_dispatcher
+        except PlatformUnavailable as exc:
+            return str(exc)
+
+    def _keep_repeats(
+        self, item: pytest.Item, repeat: int, min_pass: int, attempts: list[Attempt]
+    ) -> tuple[Outcome, str]:
+        counts = {kind: sum(a.outcome == kind for a in attempts) for kind in ("passed", "failed", "error")}
+        outcome, line = attempts_outcome(
+            repeat, min_pass, passed=counts["passed"], failed=counts["failed"], errors=counts["error"]
+        )
+        repeats = Repeats(repeat, min_pass, tuple(attempts), line)
+        item.stash[REPEATS_KEY] = repeats
+        fresh = repeat_properties(repeats)
+        names = {name for name, _ in fresh}
+        item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
+        item.user_properties.extend(fresh)
+        return outcome, line
+
     def _record(self, item: pytest.Item, result: ThreadResult) -> None:
         item.stash[RESULT_KEY] = result
         fresh = thread_properties(result)
@@ -312,6 +561,12 @@ class SmokeTests:
             del stash[MISMATCH_KEY]
         if DECLARED_KEY in stash:
             del stash[DECLARED_KEY]
+        if REPEATS_KEY in stash:
+            del stash[REPEATS_KEY]
+        if BASELINE_KEY in stash:
+            del stash[BASELINE_KEY]
+        if FAILURE_KEY in stash:
+            del stash[FAILURE_KEY]
 
     def _count_attempt(self, item: pytest.Item) -> int:
         attempts = item.stash.get(ATTEMPTS_KEY, 0) + 1
@@ -366,8 +621,8 @@ class SmokeTests:
         """Before the test body: the declared expectation, with a readable diff on mismatch."""
         spec = spec_of(item)
         result = result_of(item)
-        if spec is None or result is None:
-            return
+        if spec is None or result is None or self.attempts_of(spec) is not None:
+            return  # a repeated or paired case is judged per attempt (call_attempts)
         from pytest_scriptum import expect
 
         try:
@@ -401,7 +656,11 @@ class SmokeTests:
         spec = spec_of(item)
         options = spec.options if spec is not None else _options_of(item)
         platform = PLATFORM_ERROR_KEY in item.stash
-        error = item.stash.get(PLATFORM_ERROR_KEY, None) or item.stash.get(TEST_ERROR_KEY, None)
+        error = (
+            item.stash.get(PLATFORM_ERROR_KEY, None)
+            or item.stash.get(TEST_ERROR_KEY, None)
+            or item.stash.get(FAILURE_KEY, None)
+        )
         if call.excinfo is not None and call.excinfo.errisinstance((ScriptumError, PlatformFault)):
             platform = True
         elif call.excinfo is not None and interrupted_in_flight(call.excinfo.value):
@@ -430,6 +689,9 @@ class SmokeTests:
             test_error=TEST_ERROR_KEY in item.stash,
             error=error,
             usage_error=self.usage_problem,
+            advisory=options.advisory if options is not None else False,
+            repeat=repeats.as_dict() if (repeats := repeats_of(item)) is not None else None,
+            baseline=item.stash.get(BASELINE_KEY, None),
         )
 
     def before(self, item: pytest.Item) -> None:
@@ -473,10 +735,63 @@ class SmokeTests:
 
     @staticmethod
     def _release_output(item: pytest.Item) -> None:
-        """After a test's last report: its run's output and steps have been checked, attached and
-        reported, and nothing reads them again (a rerun attempt runs its own thread), so it is not kept until
-        the session ends (DESIGN section 6: memory stays bounded by the outputs in use). The rest
-        of the result stays: it says the test ran a thread."""
+        """After a test's last report: its runs' outputs and steps (its own, its attempts', its
+        baseline's) have been checked, attached and reported, and nothing reads them again (a rerun
+        attempt runs its own threads), so they are not kept until the session ends (DESIGN
+        section 6: memory stays bounded by the outputs in use). The rest of each result stays: it
+        says the test ran a thread."""
         result = item.stash.get(RESULT_KEY, None)
-        if result is not None and (result.output is not None or result.steps):
-            item.stash[RESULT_KEY] = replace(result, output=None, steps=())
+        if result is not None:
+            item.stash[RESULT_KEY] = _without_output(result)
+        for key in (ATTEMPT_RUNS_KEY, BASELINE_RUNS_KEY):  # kept: they say the case ran (a rerun's cue)
+            runs = item.stash.get(key, None)
+            if runs is not None:
+                item.stash[key] = [
+                    replace(run, result=_without_output(run.result)) if run.result is not None else run
+                    for run in runs
+                ]
+
+
+
+def _without_output(result: ThreadResult) -> ThreadResult:
+    """``result`` without its output and steps (see ``SmokeTests._release_output``)."""
+    if result.output is None and not result.steps:
+        return result
+    return replace(result, output=None, steps=())
+
+def _errored(run: AttemptRun) -> Attempt:
+    """An attempt the platform errored: it decided nothing."""
+    result = run.result
+    return Attempt(
+        run.index,
+        "error",
+        result.thread_id if result is not None else None,
+        result.status if result is not None else None,
+        run.platform_error,
+    )
+
+
+def _run_keys(nodeid: str, repeat: int, *, rerun: bool) -> list[str]:
+    """The dispatcher keys of a case's candidate runs: its node id for one run (as an unpaired,
+    unrepeated case's), one key per attempt when repeated, fresh keys for a rerun plugin's attempt."""
+    return attempt_keys(nodeid, repeat, fresh=rerun) if repeat > 1 or rerun else [nodeid]
+
+
+def _baseline_key(key: str) -> str:
+    """The dispatcher key of a run's twin on the rollback target."""
+    return f"{key}#baseline"
+
+
+def _baseline_record(
+    target: int | None, outcome: Outcome, line: str, attempts: list[Attempt], *, candidate: Outcome
+) -> dict[str, Any]:
+    """The bundle's ``tests[].baseline``: the rollback target's version, how the candidate's side
+    and the baseline's side ended by the same checks, and the baseline's attempts' threads (DESIGN
+    section 8 "Paired baseline")."""
+    return {
+        "version": target,
+        "candidate_outcome": candidate,
+        "outcome": outcome,
+        "verdict": line,
+        "attempts": [a.as_dict() for a in attempts],
+    }

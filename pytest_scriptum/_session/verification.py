@@ -129,6 +129,7 @@ class Rerun:
                 "overlay": CLEAR,  # nor changes the overlay (it sees the one the parent left)
                 "rollback_to": CLEAR,  # the target is the version under test there
                 "shard": CLEAR,  # the node ids it is given are the ones to repeat
+                "baseline": "off",  # pinned to the target: there is nothing to pair it with
                 # The parent's server and organization headers (each only when the parent sends it).
                 "endpoint": conn.endpoint,
                 "http_url": conn.http_url,

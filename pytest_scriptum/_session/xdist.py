@@ -126,20 +126,34 @@ class Rendezvous:
 
     # controller -> workers
     def write_platform(
-        self, connection: Connection | None, problem: str | None, published: int | None = None
+        self,
+        connection: Connection | None,
+        problem: str | None,
+        published: int | None = None,
+        *,
+        baseline: int | None = None,
     ) -> None:
-        """Where the platform is (no token) or why no smoke test may use it, and the version the
-        controller published (``--scriptum-publish``: every worker's runs are pinned to it)."""
+        """Where the platform is (no token) or why no smoke test may use it, the version the
+        controller published (``--scriptum-publish``: every worker's runs are pinned to it) and
+        ``baseline``: the rollback target the paired baseline runs on (``--scriptum-baseline=paired``)."""
         where = None
         if connection is not None:
             where = {"endpoint": connection.endpoint, "http_url": connection.http_url}
-        self._write(self.PLATFORM, {"where": where, "problem": problem, "published": published})
+        self._write(
+            self.PLATFORM, {"where": where, "problem": problem, "published": published, "baseline": baseline}
+        )
 
     def published(self) -> int | None:
         """The version the controller published (None: none), once ``platform.json`` is there."""
         data = self._read(self.PLATFORM) or {}
         value = data.get("published")
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+    def published_baseline(self) -> int | None:
+        """The rollback target the controller published with the platform (None: none)."""
+        data = self._read(self.PLATFORM) or {}
+        baseline = data.get("baseline")
+        return baseline if isinstance(baseline, int) and not isinstance(baseline, bool) else None
 
     def await_platform(self, given: Connection, *, timeout: float = PLATFORM_WAIT_S) -> Connection:
         """The connection the controller published: ``given`` (the worker's, from ``workerinput``)
@@ -358,7 +372,10 @@ class XdistController(Role):
             if owner.preflight_failed:
                 problem = f"preflight failed: {owner.preflight.failure if owner.preflight else ''}"
         if self.rendezvous is not None:
-            self.rendezvous.write_platform(self.resources.connection, problem, self.resources.published)
+            target = owner.preflight.target if owner.preflight is not None else None
+            self.rendezvous.write_platform(
+                self.resources.connection, problem, self.resources.published, baseline=target
+            )
         if problem is not None:
             _compat.xdist_request_stop(self.config, f"scriptum: {problem}")
 
@@ -412,17 +429,18 @@ class XdistWorker(Role):
         if given is None or rendezvous is None:
             return SessionResources(cfg, given)
         # ``given`` at once (its token is masked from the start), the published one on first use,
-        # with the version the controller published, if it did (before any run is pinned).
+        # with the version the controller published, if it did (before any run is pinned), and the
+        # paired baseline's rollback target.
         made: list[SessionResources] = []
 
         def awaiting() -> Connection:
             connection = rendezvous.await_platform(given)
             made[0].published = rendezvous.published()
+            made[0].baseline_target = rendezvous.published_baseline()  # the controller's preflight's
             return connection
 
-        resources = SessionResources(cfg, given, awaiting=awaiting)
-        made.append(resources)
-        return resources
+        made.append(SessionResources(cfg, given, awaiting=awaiting))
+        return made[0]
 
     def collection_finished(self) -> None:
         # Before xdist's own hook tells the controller this worker's collection finished.

@@ -33,13 +33,14 @@ from pytest_scriptum.spec import UNSET
 if TYPE_CHECKING:
     from pytest_scriptum import expect
     from pytest_scriptum.evidence.redaction import Redactor
-    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.outcome import Repeats, SessionOutcome
     from pytest_scriptum.rollback import RollbackResult
     from pytest_scriptum.runner import ThreadResult
     from pytest_scriptum.spec import Expectation
 
 __all__ = [
     "ROLLBACK_RESULT_STATUS",
+    "attempt_steps",
     "expectation_data",
     "promotion_label",
     "record_smoke_test",
@@ -151,6 +152,32 @@ def thread_steps(result: ThreadResult, redactor: Redactor, *, test_start_ms: int
                 message=redactor.text(step.error) if step.error else None,
             )
         )
+    return steps
+
+
+_ATTEMPT_STATUS = {"passed": "passed", "failed": "failed", "error": "broken"}
+
+
+def attempt_steps(repeats: Repeats, redactor: Redactor, *, at_ms: int | None) -> list[AllureStep]:
+    """A repeated case's attempts as Allure steps of its one test (DESIGN section 8 "Repeats"):
+    ``attempt i of N: thread T STATUS``, passed / failed / broken (the platform errored), with the
+    failure as the message, then one step with the case's verdict line and pass^N. The attempts
+    were judged together in the call phase, so every step sits at ``at_ms`` (now when None)."""
+    at = at_ms if at_ms is not None else int(time.time() * 1000)
+    total = repeats.repeat
+    steps = [
+        AllureStep(
+            name=redactor.text(f"attempt {a.index} of {total}: thread {a.thread_id or '-'} {a.status or ''}"),
+            status=_ATTEMPT_STATUS[a.outcome],
+            start_ms=at,
+            stop_ms=at,
+            message=redactor.text(a.error) if a.error else None,
+        )
+        for a in repeats.attempts
+    ]
+    verdict = f"repeat: {repeats.verdict} (min_pass {repeats.min_pass}, pass^{total} = {repeats.pass_hat_n})"
+    failed = repeats.passed < repeats.min_pass
+    steps.append(AllureStep(redactor.text(verdict), "failed" if failed else "passed", at, at))
     return steps
 
 

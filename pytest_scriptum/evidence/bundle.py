@@ -8,6 +8,7 @@ standard library and jsonschema only: nothing of the plugin, grpc or httpx is im
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -17,11 +18,12 @@ from pytest_scriptum.evidence._files import write_atomic
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
-    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.outcome import SessionOutcome, TestRecord
 
 __all__ = [
     "SCHEMA_VERSION",
     "InvalidBundleError",
+    "baseline_tally",
     "build_bundle",
     "bundle_schema",
     "read_bundle",
@@ -81,6 +83,7 @@ def build_bundle(outcome: SessionOutcome, redactor: Redactor | None = None) -> d
         "concurrency": dict(outcome.concurrency) if outcome.concurrency is not None else None,
         "shard": dict(outcome.shard) if outcome.shard is not None else None,
         "suite_nodeids": list(outcome.suite_nodeids) if outcome.suite_nodeids is not None else None,
+        "baseline": baseline_tally(outcome.tests),
     }
     # DESIGN section 8's fields, only where they say something: a bundle of a session without them
     # reads as it did before them (its readers and the shard merge see no new key).
@@ -137,3 +140,31 @@ def read_bundle(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):  # the schema already says so; this narrows the type
         raise InvalidBundleError(f"{path}: a bundle is a JSON object")
     return data
+
+def baseline_tally(tests: Sequence[TestRecord]) -> dict[str, Any] | None:
+    """What the paired baseline showed over a session's (non-advisory) cases, for the bundle's
+    ``baseline`` and the summary (DESIGN section 8 "Paired baseline"); None when nothing was paired.
+
+    ``version``: the rollback target; ``cases``: paired cases; ``candidate_failed`` (M): cases
+    whose candidate side failed and whose baseline side decided; ``also_failed`` (K): of those,
+    the ones the baseline failed too (environmental errors); ``regressions``: candidate failed,
+    baseline passed; ``baseline_errors``: cases whose baseline side errored (undecided);
+    ``pre_existing``: of the K, those whose baseline failed in the previous bundle too;
+    ``text``: "baseline vN also failed K of M".
+    """
+    paired = [t.baseline for t in tests if t.baseline is not None and not t.advisory]
+    if not paired:
+        return None
+    version = next((b["version"] for b in paired if b.get("version") is not None), None)
+    failed = [b for b in paired if b.get("candidate_outcome") == "failed" and b["outcome"] != "error"]
+    also = sum(b["outcome"] == "failed" for b in failed)
+    return {
+        "version": version,
+        "cases": len(paired),
+        "candidate_failed": len(failed),
+        "also_failed": also,
+        "regressions": sum(b["outcome"] == "passed" for b in failed),
+        "baseline_errors": sum(b["outcome"] == "error" for b in paired),
+        "pre_existing": sum(bool(b.get("pre_existing")) for b in paired),
+        "text": f"baseline v{version} also failed {also} of {len(failed)}",
+    }

@@ -9,17 +9,24 @@ before junitxml writes the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pytest_scriptum.evidence.checklists import checklists
 
 if TYPE_CHECKING:
     from pytest_scriptum.evidence.redaction import Redactor
-    from pytest_scriptum.outcome import SessionOutcome
+    from pytest_scriptum.outcome import Repeats, SessionOutcome
     from pytest_scriptum.runner import ThreadResult
 
-__all__ = ["TEST_PROPERTIES", "missing_test_properties", "suite_properties", "thread_properties"]
+__all__ = [
+    "TEST_PROPERTIES",
+    "baseline_properties",
+    "missing_test_properties",
+    "repeat_properties",
+    "suite_properties",
+    "thread_properties",
+]
 
 TEST_PROPERTIES = (
     "scriptum.script",
@@ -42,6 +49,34 @@ def thread_properties(result: ThreadResult) -> list[tuple[str, object]]:
     if result.error_code:
         properties.append(("scriptum.error_code", result.error_code))
     return properties
+
+
+def repeat_properties(repeats: Repeats) -> list[tuple[str, object]]:
+    """The properties of a repeated case (DESIGN section 8 "Repeats"): attempts (N), min_pass (K),
+    passed / failed / errored attempts, pass^N (1 when all N passed), the case's verdict line and
+    every attempt's thread id and outcome (``index:thread_id:outcome``, comma-separated)."""
+    threads = ",".join(f"{a.index}:{a.thread_id or '-'}:{a.outcome}" for a in repeats.attempts)
+    return [
+        ("scriptum.repeat", repeats.repeat),
+        ("scriptum.repeat.min_pass", repeats.min_pass),
+        ("scriptum.repeat.passed", repeats.passed),
+        ("scriptum.repeat.failed", repeats.failed),
+        ("scriptum.repeat.errors", repeats.errors),
+        ("scriptum.repeat.pass_hat_n", repeats.pass_hat_n),
+        ("scriptum.repeat.verdict", repeats.verdict),
+        ("scriptum.repeat.attempts", threads),
+    ]
+
+
+def baseline_properties(baseline: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """The properties of a paired case's baseline side (``--scriptum-baseline=paired``, DESIGN
+    section 8): the rollback target's version, how that side ended, and its threads (comma-separated)."""
+    threads = ",".join(str(a.get("thread_id") or "-") for a in baseline.get("attempts", ()))
+    return [
+        ("scriptum.baseline.version", baseline.get("version")),
+        ("scriptum.baseline.outcome", baseline.get("outcome")),
+        ("scriptum.baseline.thread_ids", threads),
+    ]
 
 
 def missing_test_properties(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_scriptum.evidence.bundle import baseline_tally
 from pytest_scriptum.evidence.checklists import checklist_lines
 
 if TYPE_CHECKING:
@@ -51,6 +52,17 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
             lines.append(f"verification log: {rollback.verification.log}")
         if rollback.manual_command:
             lines.append(f"ACTION REQUIRED, run by hand: {rollback.manual_command}")
+    tally = baseline_tally(outcome.tests)
+    if tally is not None:
+        before = tally["pre_existing"]
+        lines.append(
+            f"paired baseline: {tally['text']} (environmental, not counted as regressions); "
+            f"{tally['regressions']} regressions, {tally['baseline_errors']} baseline errors, "
+            f"{tally['cases']} cases paired"
+            + (f"; {before} pre-existing (the baseline failed them in the previous bundle)" if before else "")
+        )
+    lines.extend(_advisory_lines(outcome))
+    lines.extend(_repeat_lines(outcome))
     for error in outcome.hook_errors:
         lines.append(f"hook error: {error.hook} in {error.plugin}: {error.error}")
     if outcome.journal is not None:
@@ -61,3 +73,32 @@ def summary_lines(outcome: SessionOutcome, redactor: Redactor | None = None) -> 
     for name, path in outcome.evidence.items():
         lines.append(f"evidence {name}: {path}")
     return [redactor.text(line) for line in lines] if redactor is not None else lines
+
+
+def _advisory_lines(outcome: SessionOutcome) -> list[str]:
+    """Advisory tests (DESIGN section 8): not gate evidence, so a failure is said, not counted."""
+    advisory = [test for test in outcome.tests if test.advisory]
+    lines = []
+    for test in advisory:
+        if test.outcome in ("failed", "error"):
+            what = "would have failed" if test.outcome == "failed" else "would have errored"
+            lines.append(f"advisory: {test.nodeid} {what} (not gate evidence): {test.error}")
+    if advisory:
+        failing = len(lines)
+        lines.append(f"advisory tests: {len(advisory)}, {failing} would have failed; not gate evidence")
+    return lines
+
+
+def _repeat_lines(outcome: SessionOutcome) -> list[str]:
+    """Repeated cases that did not pass, and how many were repeated (DESIGN section 8 "Repeats")."""
+    repeated = [test for test in outcome.tests if test.repeat is not None]
+    lines = [
+        f"repeat: {test.nodeid} {test.outcome}: {test.repeat.verdict}"
+        for test in repeated
+        if test.repeat is not None and test.outcome != "passed"
+    ]
+    if repeated:
+        hat = sum(test.repeat.pass_hat_n for test in repeated if test.repeat is not None)
+        total = len(repeated)
+        lines.append(f"repeated cases: {total}, pass^N (every attempt passed) in {hat} of {total}")
+    return lines

@@ -123,8 +123,10 @@ def _signature(record: type) -> str:
 MARKER_DOCS: Final[tuple[str, ...]] = (
     f"scriptum{_signature(ScriptumOptions)}: the script under test (default --scriptum-script), "
     "a per-test thread deadline in seconds, env resolution, critical (a failure fails the gate "
-    "whatever the pass rate) and serial (run the thread inline when the test runs instead of "
-    "dispatching it early).",
+    "whatever the pass rate), serial (run the thread inline when the test runs instead of "
+    "dispatching it early), repeat (independent attempts of the case, default --scriptum-repeat), "
+    "min_pass (passing attempts the case needs, default all) and advisory (run and reported, never "
+    "gate evidence).",
     "smoke_input(value): run a thread pinned to the candidate version with this input: a JSON value, "
     "or '@path.json' relative to the test file ('@@x' is the literal string '@x').",
     f"smoke_expect{_signature(Expectation)}: what the smoke thread must return: expected output "

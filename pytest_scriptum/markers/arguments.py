@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, cast
 
 import pytest
 
-from pytest_scriptum._limits import MAX_THREAD_TIMEOUT_S
+from pytest_scriptum._limits import MAX_REPEAT, MAX_THREAD_TIMEOUT_S
 from pytest_scriptum.markers.problems import Invalid, Where, short
 from pytest_scriptum.markers.values import (
     checked_path,
@@ -124,7 +124,8 @@ def finite_float(value: object, what: str, *, positive: bool) -> float:
 
 
 def options_from(mark: pytest.Mark) -> ScriptumOptions:
-    """``@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False)``."""
+    """``@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False,
+    repeat=None, min_pass=None, advisory=False)``."""
     args = bind(ScriptumOptions, mark.args, mark.kwargs, what="argument")
     script = args.pop("script")
     if script is not None and (not isinstance(script, str) or not script):
@@ -135,13 +136,36 @@ def options_from(mark: pytest.Mark) -> ScriptumOptions:
         if timeout > MAX_THREAD_TIMEOUT_S:
             limit = f"{MAX_THREAD_TIMEOUT_S:g} seconds (the platform's limit)"
             raise Invalid(f"timeout must be at most {limit}, got {timeout:g}")
+    repeat, min_pass = _repeat(args.pop("repeat"), args.pop("min_pass"))
     # every other option is an on/off switch
     flags: dict[str, bool] = {}
     for name, value in args.items():
         if not isinstance(value, bool):
             raise Invalid(f"{name} must be True or False, got {short(value)}")
         flags[name] = value
-    return ScriptumOptions(script, timeout=timeout, **flags)
+    if flags.get("advisory") and flags.get("critical"):
+        # an advisory test is never part of the verdict; a critical one decides it alone
+        raise Invalid("advisory=True and critical=True exclude each other")
+    return ScriptumOptions(script, timeout=timeout, repeat=repeat, min_pass=min_pass, **flags)
+
+
+def _attempt_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"{name} must be an integer from 1 to {MAX_REPEAT}, got {short(value)}")
+    if not 1 <= value <= MAX_REPEAT:
+        raise Invalid(f"{name} must be from 1 to {MAX_REPEAT} (the cap on attempts per case), got {value}")
+    return value
+
+
+def _repeat(repeat: object, min_pass: object) -> tuple[int | None, int | None]:
+    """``repeat`` in 1..MAX_REPEAT and ``min_pass`` in 1..repeat (DESIGN section 8 "Repeats"). A
+    ``min_pass`` without ``repeat`` is checked against ``--scriptum-repeat`` when the session knows it
+    (``_session.smoke``: a usage error naming the test)."""
+    count = None if repeat is None else _attempt_count(repeat, "repeat")
+    needed = None if min_pass is None else _attempt_count(min_pass, "min_pass")
+    if count is not None and needed is not None and needed > count:
+        raise Invalid(f"min_pass must be at most repeat ({count}), got {needed}")
+    return count, needed
 
 
 # --- smoke_input -------------------------------------------------------------------------------

@@ -107,6 +107,20 @@ class Platform:
             ).versions
         )
 
+    def threads(self, name: str | None = None) -> list[pb.Thread]:
+        """ListThreads of a script, every page, newest first."""
+        threads: list[pb.Thread] = []
+        token = ""
+        while True:
+            request = pb.ListThreadsRequest(
+                script_name_filter=self._name(name), page_size=100, page_token=token
+            )
+            page = self.stub.ListThreads(request, metadata=self.metadata, timeout=10)
+            threads.extend(page.threads)
+            token = page.next_page_token
+            if not token:
+                return threads
+
     def thread(self, thread_id: str) -> pb.Thread:
         """GetThread."""
         return self.stub.GetThread(

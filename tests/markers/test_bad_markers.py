@@ -28,7 +28,8 @@ CASES: dict[str, tuple[str, str, str, str]] = {
         "def test_scriptum_kwarg():\n    pass\n",
         "test_scriptum_kwarg",
         "scriptum",
-        "unknown argument 'retries' (accepted: script, timeout, env, critical, serial)",
+        "unknown argument 'retries' (accepted: script, timeout, env, critical, serial, repeat, min_pass, "
+        "advisory)",
     ),
     "test_bad_missing_file": (
         '@pytest.mark.smoke_input("@inputs/nope.json")\ndef test_missing_file():\n    pass\n',

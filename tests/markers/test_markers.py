@@ -272,7 +272,8 @@ def test_cases_run_and_markers_are_registered(suite: pytest.Pytester) -> None:
     markers = suite.runpytest(*ISOLATE, "--markers")
     markers.stdout.fnmatch_lines(
         [
-            "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False):*",
+            "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False, "
+            "repeat=None, min_pass=None, advisory=False):*",
             "@pytest.mark.smoke_input(value):*",
             "@pytest.mark.smoke_expect(output=None, *, match='subset', schema=None, approx=None, regex=None, "
             "status='COMPLETED'):*",
@@ -481,7 +482,8 @@ ERRORS: list[tuple[str, str, str, str]] = [
         "scriptum-unknown-kwarg",
         "@pytest.mark.scriptum('s', retries=3)",
         "scriptum",
-        "unknown argument 'retries' (accepted: script, timeout, env, critical, serial)",
+        "unknown argument 'retries' (accepted: script, timeout, env, critical, serial, repeat, min_pass, "
+        "advisory)",
     ),
     (
         "scriptum-two-positionals",
@@ -828,7 +830,8 @@ def test_records_take_marker_keywords_only_by_keyword() -> None:
     with pytest.raises(TypeError):
         SmokeCase("id", 1, Expectation(), Path("c.json"))  # type: ignore[misc]
     assert MARKER_DOCS[0].startswith(
-        "scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False): "
+        "scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False, repeat=None, "
+        "min_pass=None, advisory=False): "
     )
 
 

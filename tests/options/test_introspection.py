@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 MARKER_SIGNATURES = (
-    "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False): *",
+    "@pytest.mark.scriptum(script=None, *, timeout=None, env=True, critical=False, serial=False, "
+    "repeat=None, min_pass=None, advisory=False): *",
     "@pytest.mark.smoke_input(value): *",
     "@pytest.mark.smoke_expect(output=None, *, match='subset', schema=None, approx=None, regex=None, "
     "status='COMPLETED'): *",

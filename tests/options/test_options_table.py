@@ -51,6 +51,7 @@ def test_a_rerun_gets_every_forwarded_row_as_the_text_its_parser_accepts() -> No
         insecure=True,
         fail_fast=True,
         seed=Path("/seed"),
+        repeat=3,
     )
     options = rerun_options(cfg, OVERRIDES)
     forwarded = {name: value for name, value in options.items() if name not in OVERRIDES}
@@ -66,6 +67,7 @@ def test_a_rerun_gets_every_forwarded_row_as_the_text_its_parser_accepts() -> No
         "concurrency": "3",
         "timeout": "5.0",
         "retries": "0",
+        "repeat": "3",  # the verification re-run repeats every case as the gate did
         "no_env": "true",
         "insecure": "true",
     }  # fail_fast and seed are omitted: the re-run reads them from its ini file like the parent

@@ -5,6 +5,7 @@ server's activation history), verifies with a real pytest re-run, and writes the
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def merge_env(suite: pytest.Pytester, platform: Platform) -> dict[str, str]:
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(suite.path),
+        # The package under test, when it is not the installed one (a worktree on PYTHONPATH).
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
         "DODIL_TOKEN": TOKEN,
         "SCRIPTUM_ENDPOINT": platform.grpc,
         "SCRIPTUM_HTTP_URL": platform.http,
