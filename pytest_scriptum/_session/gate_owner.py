@@ -781,15 +781,16 @@ class GateOwner:
         return self._verify(target)
 
     def _settle_env(self, verdict: Verdict) -> None:
-        """The env changes' last word when no rollback restored the overlay: a failed gate that
-        published nothing (the draft) and a failed preflight restore it (the active version must not
-        keep a config nobody gated); otherwise the change stays (the gate passed, or nothing was
-        rolled back on purpose)."""
+        """The env changes' last word when no rollback restored the overlay: a gate that did not
+        pass and published nothing (the draft failed or was inconclusive or interrupted, or its
+        publish was refused) and a failed preflight restore it (the active version must not keep a
+        config nobody gated: README "Choices"); otherwise the change stays (the gate passed, or
+        nothing was rolled back on purpose)."""
         env = self.env
         if env is None or env.changes.restore != "not_needed":
             return
         nothing_published = self.resources.candidate is None
-        if self.preflight_failed or (verdict.decision == "fail" and nothing_published):
+        if self.preflight_failed or (verdict.decision != "pass" and nothing_published):
             env.restore()
         elif verdict.decision == "pass":
             env.keep("the gate passed: the env changes stay")
