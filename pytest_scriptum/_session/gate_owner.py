@@ -493,7 +493,22 @@ class GateOwner:
             if stopped_by is not None
             else f"the gate was inconclusive: {verdict.reason}"
         )
-        self.publish = record.ungated(cfg.script, why)
+        ungated = record.ungated(cfg.script, why)
+        env = self.env
+        if env is not None and env.overlay_changed and env.changes.restore == "not_needed":
+            # The overlay change stays with the ungated version (never gated either way), and its
+            # snapshot lives in this process only: the version rollback alone leaves the new
+            # overlay under the old version, so the human is told which keys to put back.
+            keys = ", ".join(sorted({*env.changes.overlay_set, *env.changes.overlay_deleted}))
+            ungated = replace(
+                ungated,
+                message=(
+                    f"{ungated.message}; then restore the overlay keys {keys} of {cfg.script} from "
+                    "your configuration source (this session's change stays; their earlier values "
+                    "were never stored)"
+                ),
+            )
+        self.publish = ungated
         return int(ExitCode.HUMAN_MUST_ACT)
 
     def _close_publish_journal(self) -> None:

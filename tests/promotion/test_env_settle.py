@@ -1,13 +1,17 @@
-"""The overlay a session changed, when the gate did not pass and nothing was published (README
-"Choices": "the active version must not keep a configuration nobody gated"): restored, whatever
-the non-passing verdict (fail, inconclusive), with and without xdist."""
+"""The overlay a session changed, when the gate did not pass: nothing published (README "Choices":
+"the active version must not keep a configuration nobody gated") restores it, whatever the
+non-passing verdict, with and without xdist; a published version left ungated keeps it, and the
+human's instructions name the overlay keys as well as the version rollback."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
+from kit.interrupts import InnerSession
 
 from .conftest import MakePlatform, bundle
-from .test_env import OVERLAY_BEFORE, files, overlay, promoted
+from .test_env import OVERLAY_AFTER, OVERLAY_BEFORE, files, overlay, promoted
 
 __all__ = ["files"]
 
@@ -47,3 +51,30 @@ def test_an_inconclusive_draft_gate_restores_the_overlay(
     env = bundle(files)["env_changes"]
     assert (env["restore"], env["restored"]) == ("restored", ["LEGACY_MODEL", "MODEL", "TEMPERATURE"])
     result.stdout.fnmatch_lines(["env overlay: restored - overlay of calc restored to its snapshot*"])
+
+
+def test_an_ungated_publish_names_the_overlay_keys_the_human_must_restore(
+    make_platform: MakePlatform, files: pytest.Pytester
+) -> None:
+    platform = promoted(make_platform)
+    # Pinned runs are held on the server: published, overlay applied, no run settled.
+    platform.set_faults(latency_ms=120_000, methods=["CreateThread"])
+    session = InnerSession(
+        files, *platform.args("--scriptum-publish", "--scriptum-overlay=overlay.yaml", "--scriptum-retries=0")
+    )
+    platform.wait_for(lambda stats: stats.calls.get("CreateThread", 0) >= 1, "a pinned run arrived")
+    session.signal(signal.SIGTERM)
+    code, out = session.wait()
+    assert code == 21, out
+    assert platform.active("calc") == 3
+    assert overlay(platform) == OVERLAY_AFTER  # nothing more changed after the signal
+    message = (
+        "calc v3 was published by this session and is ACTIVE, UNGATED (the session was interrupted by "
+        "SIGTERM); roll it back: dodil scriptum version rollback calc --to 2; then restore the overlay "
+        "keys LEGACY_MODEL, MODEL, TEMPERATURE of calc from your configuration source (this session's "
+        "change stays; their earlier values were never stored)"
+    )
+    assert f"ACTION REQUIRED: {message}" in out
+    data = bundle(files)
+    assert (data["publish"]["status"], data["publish"]["message"]) == ("published_ungated", message)
+    assert data["env_changes"]["restore"] == "kept"
