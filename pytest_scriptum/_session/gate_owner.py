@@ -798,14 +798,25 @@ class GateOwner:
     def _settle_env(self, verdict: Verdict) -> None:
         """The env changes' last word when no rollback restored the overlay: a gate that did not
         pass and published nothing (the draft failed or was inconclusive or interrupted, or its
-        publish was refused) and a failed preflight restore it (the active version must not keep a
-        config nobody gated: README "Choices"); otherwise the change stays (the gate passed, or
-        nothing was rolled back on purpose)."""
+        publish was refused) or whose numbered candidate is not the active version, and a failed
+        preflight restore it (the active version must not keep a config nobody gated: README
+        "Choices"); otherwise the change stays (the gate passed, or nothing was rolled back on
+        purpose)."""
         env = self.env
         if env is None or env.changes.restore != "not_needed":
             return
         nothing_published = self.resources.candidate is None
-        if self.preflight_failed or (verdict.decision != "pass" and nothing_published):
+        # A numbered candidate that is not the active version (a gate before its activation): the
+        # active version runs the changed overlay, which only ever ran under the candidate.
+        preflight = self.preflight
+        candidate_not_active = (
+            self.resources.published is None
+            and self.resources.candidate is not None
+            and preflight is not None
+            and preflight.active_version != self.resources.candidate
+        )
+        not_live = nothing_published or candidate_not_active
+        if self.preflight_failed or (verdict.decision != "pass" and not_live):
             env.restore()
         elif verdict.decision == "pass":
             env.keep("the gate passed: the env changes stay")

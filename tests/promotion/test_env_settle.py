@@ -78,3 +78,17 @@ def test_an_ungated_publish_names_the_overlay_keys_the_human_must_restore(
     data = bundle(files)
     assert (data["publish"]["status"], data["publish"]["message"]) == ("published_ungated", message)
     assert data["env_changes"]["restore"] == "kept"
+
+
+def test_a_failed_gate_of_a_version_that_is_not_active_restores_the_overlay(
+    make_platform: MakePlatform, files: pytest.Pytester
+) -> None:
+    platform = promoted(make_platform)
+    platform.set_faults(fail_version=1)
+    result = files.runpytest_subprocess(*platform.args(version=1), "--scriptum-overlay=overlay.yaml")
+    assert result.ret == 1, result.stdout.str()
+    assert bundle(files)["rollback"]["status"] == "candidate_not_active"
+    # The gate blocks v1's promotion; the active v2 gets back the overlay it ran with.
+    assert platform.active("calc") == 2
+    assert overlay(platform) == OVERLAY_BEFORE
+    assert bundle(files)["env_changes"]["restore"] == "restored"
