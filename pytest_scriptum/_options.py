@@ -884,7 +884,13 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
                     f"{where}={_shown(str(raw))}: invalid value for {_label(spec)}: {exc}"
                 ) from None
         if spec.is_path:
-            value = (base / value).resolve()
+            try:
+                value = (base / value).resolve()
+            except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError up to Python 3.12
+                raise pytest.UsageError(
+                    f"{where}={_shown(str(raw))}: invalid value for {_label(spec)}: the path cannot be "
+                    f"resolved ({exc})"
+                ) from None
         values[spec.name] = value
         sources[spec.name] = where
     if values["rollback"] == "defer" and values["shard"] is None:

@@ -17,7 +17,8 @@ comments ignored"; the rest is our choice, written in the README "Choices"):
 - a value wholly inside one pair of matching ``'`` or ``"`` quotes loses them, nothing else:
   no escapes, no variable expansion, no multi-line values;
 - keys are env keys (``[A-Za-z_][A-Za-z0-9_]*``, at most 128 characters); a value holds no control
-  character; the file is UTF-8 and at most 1 MiB.
+  character; the file is UTF-8 (a byte order mark is dropped) and at most 1 MiB; lines end at
+  ``\n`` or ``\r\n`` only (any other line separator inside a value is a control character).
 """
 
 from __future__ import annotations
@@ -68,15 +69,28 @@ class OverlayChange:
 
 def _read_text(path: Path, what: str) -> str:
     try:
-        data = path.read_bytes()
+        # At most one byte over the limit: a huge file (or /dev/zero) is never read whole.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise EnvInputError(f"{what} {path}: cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_INPUT_BYTES:
         raise EnvInputError(f"{what} {path}: larger than {MAX_INPUT_BYTES} bytes")
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: a byte order mark (editors on Windows write one) is not part of the first key.
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise EnvInputError(f"{what} {path}: not UTF-8 (byte {exc.start})") from None
+
+
+def _shown_key(key: object) -> str:
+    """A bad key as an error shows it: a short printable string, else only its type (a YAML
+    alias bomb's str() never ends, and a non-string key may hold a value)."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 40:
+        return repr(key)
+    if key is None or isinstance(key, bool):  # YAML 1.1 reads yes/no/on/off/null keys so
+        return f"{key!r} (quote the key in YAML)"
+    return f"(a {type(key).__name__}, not shown)"
 
 
 def _value_problem(value: str) -> str | None:
@@ -91,8 +105,10 @@ def read_env_file(path: Path) -> TenantEnv:
     """Parse a dotenv file by the rules above; EnvInputError naming ``path:line`` for a bad line."""
     text = _read_text(path, "env file")
     values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    # Lines end at "\n" (and "\r\n") only: str.splitlines also splits at U+2028, \x1c, \x85, ...,
+    # which would cut a value in two and import its tail as a key of its own.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip()
         if not line or line.startswith("#"):
             continue
         where = f"env file {path}:{number}"
@@ -143,9 +159,9 @@ def read_overlay(path: Path) -> OverlayChange:
     where = f"overlay file {path}"
     if not isinstance(data, dict):
         raise EnvInputError(f"{where}: expected a mapping with 'set' and/or 'delete'")
-    unknown = [str(key) for key in data if key not in ("set", "delete")]
+    unknown = [key for key in data if key not in ("set", "delete")]
     if unknown:
-        raise EnvInputError(f"{where}: unknown key {unknown[0]!r} (only 'set' and 'delete')")
+        raise EnvInputError(f"{where}: unknown key {_shown_key(unknown[0])} (only 'set' and 'delete')")
     to_set = data.get("set") or {}
     to_delete = data.get("delete") or []
     if not isinstance(to_set, dict):
@@ -155,7 +171,7 @@ def read_overlay(path: Path) -> OverlayChange:
     values: dict[str, str] = {}
     for key, value in to_set.items():
         if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
-            raise EnvInputError(f"{where}: set: {str(key)[:40]!r} is not an env key")
+            raise EnvInputError(f"{where}: set: {_shown_key(key)} is not an env key")
         if not isinstance(value, str):
             raise EnvInputError(
                 f"{where}: set.{key}: expected a string, got {type(value).__name__} (quote it in YAML)"
@@ -167,7 +183,7 @@ def read_overlay(path: Path) -> OverlayChange:
     deleted: list[str] = []
     for key in to_delete:
         if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
-            raise EnvInputError(f"{where}: delete: {str(key)[:40]!r} is not an env key")
+            raise EnvInputError(f"{where}: delete: {_shown_key(key)} is not an env key")
         if key in values:
             raise EnvInputError(f"{where}: delete: {key} is also in 'set'")
         if key not in deleted:

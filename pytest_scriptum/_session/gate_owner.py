@@ -513,7 +513,22 @@ class GateOwner:
             if stopped_by is not None
             else f"the gate was inconclusive: {verdict.reason}"
         )
-        self.publish = record.ungated(cfg.script, why)
+        ungated = record.ungated(cfg.script, why)
+        env = self.env
+        if env is not None and env.overlay_changed and env.changes.restore == "not_needed":
+            # The overlay change stays with the ungated version (never gated either way), and its
+            # snapshot lives in this process only: the version rollback alone leaves the new
+            # overlay under the old version, so the human is told which keys to put back.
+            keys = ", ".join(sorted({*env.changes.overlay_set, *env.changes.overlay_deleted}))
+            ungated = replace(
+                ungated,
+                message=(
+                    f"{ungated.message}; then restore the overlay keys {keys} of {cfg.script} from "
+                    "your configuration source (this session's change stays; their earlier values "
+                    "were never stored)"
+                ),
+            )
+        self.publish = ungated
         return int(ExitCode.HUMAN_MUST_ACT)
 
     def _close_publish_journal(self) -> None:
@@ -833,15 +848,27 @@ class GateOwner:
         return self._verify(target)
 
     def _settle_env(self, verdict: Verdict) -> None:
-        """The env changes' last word when no rollback restored the overlay: a failed gate that
-        published nothing (the draft) and a failed preflight restore it (the active version must not
-        keep a config nobody gated); otherwise the change stays (the gate passed, or nothing was
-        rolled back on purpose)."""
+        """The env changes' last word when no rollback restored the overlay: a gate that did not
+        pass and published nothing (the draft failed or was inconclusive or interrupted, or its
+        publish was refused) or whose numbered candidate is not the active version, and a failed
+        preflight restore it (the active version must not keep a config nobody gated: README
+        "Choices"); otherwise the change stays (the gate passed, or nothing was rolled back on
+        purpose)."""
         env = self.env
         if env is None or env.changes.restore != "not_needed":
             return
         nothing_published = self.resources.candidate is None
-        if self.preflight_failed or (verdict.decision == "fail" and nothing_published):
+        # A numbered candidate that is not the active version (a gate before its activation): the
+        # active version runs the changed overlay, which only ever ran under the candidate.
+        preflight = self.preflight
+        candidate_not_active = (
+            self.resources.published is None
+            and self.resources.candidate is not None
+            and preflight is not None
+            and preflight.active_version != self.resources.candidate
+        )
+        not_live = nothing_published or candidate_not_active
+        if self.preflight_failed or (verdict.decision != "pass" and not_live):
             env.restore()
         elif verdict.decision == "pass":
             env.keep("the gate passed: the env changes stay")

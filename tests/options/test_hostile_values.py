@@ -83,3 +83,15 @@ def test_the_bounds_themselves_are_accepted(pytester: pytest.Pytester) -> None:
 def test_an_ini_value_spread_over_lines_is_refused_with_its_ini_key(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nscriptum_org = acme\n  --scriptum-transport http\n")
     _usage_error(pytester.runpytest("--co"), "scriptum_org=acme\\n--scriptum-transport http", "printable")
+
+
+@pytest.mark.parametrize("option", ["--scriptum-env-file", "--scriptum-overlay", "--scriptum-evidence"])
+def test_a_path_in_a_symlink_loop_is_a_usage_error_not_an_internal_error(
+    pytester: pytest.Pytester, option: str
+) -> None:
+    (pytester.path / "loop").symlink_to("loop")
+    _usage_error(
+        pytester.runpytest_subprocess("--co", f"{option}=loop"),
+        f"{option}=loop: invalid value for {option}",
+        "the path cannot be resolved",
+    )

@@ -110,3 +110,78 @@ def test_bad_inputs_are_usage_errors_before_the_platform_is_contacted(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {option}: * file {pytester.path / name}*{problem}*"])
     assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x1c", "\x85", "\x0b", "\r"])
+def test_a_line_separator_inside_a_value_is_an_error_never_a_second_key(
+    tmp_path: Path, separator: str
+) -> None:
+    # str.splitlines() would cut the value here and import "TAIL" as a tenant key of its own.
+    path = tmp_path / ".env"
+    path.write_text(f"TOKEN={SECRET}{separator}TAIL=x\n", newline="")
+    with pytest.raises(EnvInputError) as info:
+        read_env_file(path)
+    assert ".env:1: TOKEN: the value holds a control character" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes("\ufeffAPI_KEY=abc\r\nB='two'\r\n".encode())
+    assert dict(read_env_file(path).values) == {"API_KEY": "abc", "B": "two"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (f"delete:\n  - {{MODEL: {SECRET}}}\n", "delete: (a dict, not shown) is not an env key"),
+        (f"delete:\n  - [{SECRET}]\n", "delete: (a list, not shown) is not an env key"),
+        ("set:\n  on: x\n", "set: True (quote the key in YAML) is not an env key"),
+    ],
+)
+def test_a_key_that_is_not_a_string_is_named_by_its_type_never_its_content(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "o.yaml"
+    path.write_text(text)
+    with pytest.raises(EnvInputError) as info:
+        read_overlay(path)
+    assert problem in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+# A child with 512 MiB of address space: reading a hostile input must end in EnvInputError, never
+# in a MemoryError (before: /dev/zero was read whole, and a 400-byte YAML alias bomb in `delete`
+# was turned into a string of 10**9 items for the error message).
+_BOUNDED = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (512 * 1024 * 1024, 512 * 1024 * 1024))
+from pytest_scriptum._session.env_inputs import EnvInputError, read_env_file, read_overlay
+reader = read_env_file if sys.argv[1] == "env" else read_overlay
+try:
+    reader(Path(sys.argv[2]))
+except EnvInputError as exc:
+    print("EnvInputError:", exc)
+"""
+_ALIAS_BOMB = "delete:\n  - [" + ", ".join(
+    f"&a{i} [" + ",".join(['"x"'] * 10 if i == 0 else [f"*a{i - 1}"] * 10) + "]" for i in range(9)
+) + "]\n"
+
+
+@pytest.mark.parametrize("case", ["dev-zero", "alias-bomb"])
+def test_hostile_inputs_are_refused_in_bounded_memory(tmp_path: Path, case: str) -> None:
+    import subprocess
+    import sys
+
+    if case == "dev-zero":
+        kind, path, expected = "env", Path("/dev/zero"), "larger than 1048576 bytes"
+    else:
+        kind, path = "overlay", tmp_path / "bomb.yaml"
+        expected = "delete: (a list, not shown) is not an env key"
+        path.write_text(_ALIAS_BOMB)
+    done = subprocess.run(
+        [sys.executable, "-c", _BOUNDED, kind, str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout
