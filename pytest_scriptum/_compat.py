@@ -35,6 +35,7 @@ __all__ = [
     "mask_allure_results",
     "prefix_allure_title_path",
     "test_body",
+    "test_fixtures_requesting",
     "wrap_debug_trace",
     "xdist_distributing",
     "xdist_own_worker_id",
@@ -65,6 +66,26 @@ def test_body(item: pytest.Item) -> Callable[[Mapping[str, Any]], object] | None
         return obj(**{name: replaced.get(name, funcargs[name]) for name in argnames})
 
     return call
+
+
+def test_fixtures_requesting(item: pytest.Item, name: str, *, own: frozenset[str]) -> tuple[str, ...]:
+    """The fixtures in a test's closure that take fixture ``name`` as an argument, sorted, except
+    ``name`` itself and the ``own`` ones (the plugin's); empty for an item without fixture info.
+    Read from ``Function._fixtureinfo.name2fixturedefs`` (every definition of each name, an
+    overridden one included). A fixture that calls ``request.getfixturevalue(name)`` is not seen:
+    pytest records no static dependency for it."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", None)
+    if not isinstance(defs, Mapping):
+        return ()
+    found = {
+        fixture
+        for fixture, fixturedefs in defs.items()
+        if fixture != name
+        and fixture not in own
+        and any(name in tuple(getattr(d, "argnames", ())) for d in fixturedefs)
+    }
+    return tuple(sorted(found))
 
 
 def wrap_debug_trace(

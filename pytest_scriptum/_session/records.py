@@ -144,9 +144,12 @@ class RecordBook:
         entry.used = entry.used or record.used
         entry.ran_thread = entry.ran_thread or record.ran_thread
         entry.advisory = entry.advisory or record.advisory
-        if record.repeat is not None:  # the latest attempt set (a rerun plugin's attempt replaces it)
+        # The latest attempt set until the test went bad: then the set that failed it stays, since
+        # any failed rerun attempt fails the test (README "Reruns") and a later passing set would
+        # otherwise report a failed case as "3 of 3 passed" and count it as pass^N.
+        if record.repeat is not None and entry.outcome in ("passed", "skipped"):
             entry.repeat = Repeats.from_dict(record.repeat)
-        if record.baseline is not None:
+        if record.baseline is not None and entry.outcome in ("passed", "skipped"):  # as repeat above
             entry.baseline = record.baseline
         if report.when == "call":  # one call report per attempt (a rerun plugin's "rerun" included)
             entry.attempts += 1

@@ -70,6 +70,8 @@ SMOKE_FIXTURES = ("smoke_thread", "scriptum_runner", "scriptum_client", "scriptu
 # Requesting these makes a test gate evidence; requesting only the pinned runner does once the
 # body ran a thread with it (or its setup failed first: the test's own error, an error).
 _EVIDENCE_BY_REQUEST = ("smoke_thread", "scriptum_client", "scriptum_http")
+# The plugin's own fixtures that take smoke_thread; the body gets them per attempt (``extra``).
+_THREAD_FIXTURES = frozenset({"smoke_baseline"})
 
 RESULT_KEY = pytest.StashKey[ThreadResult]()
 RUNS_BEFORE_KEY = pytest.StashKey[int]()  # the pinned runner's count in this thread before the test
@@ -445,6 +447,7 @@ class SmokeTests:
             return None
         repeat, min_pass = attempts_of
         body = _compat.test_body(item)
+        self._refuse_thread_fixtures(item, repeat)
         baseline_runs = item.stash.get(BASELINE_RUNS_KEY, None)
         settled = [r.result for r in baseline_runs or () if r.result is not None and not r.platform_error]
         first_baseline = settled[0] if settled else None
@@ -475,6 +478,23 @@ class SmokeTests:
             pytest.fail("\n".join([f"{label} failed: {line}", *details]), pytrace=False)
         item.stash[PLATFORM_ERROR_KEY] = line
         pytest.fail("\n".join([f"error (not a candidate failure): {line}", *details]), pytrace=False)
+
+    def _refuse_thread_fixtures(self, item: pytest.Item, repeat: int) -> None:
+        """A case judged per attempt whose body reads ``smoke_thread`` through a fixture of the
+        test's own is the test's mistake: that fixture is set up once, with one attempt's result,
+        so the body would judge that one result for every attempt and, paired, the candidate's
+        result on the baseline's side (a regression read as environmental). DESIGN section 8 is
+        silent on fixtures; an error is our choice, since neither a pass nor a failure is known."""
+        readers = _compat.test_fixtures_requesting(item, "smoke_thread", own=_THREAD_FIXTURES)
+        if not readers:
+            return
+        judged = f"each of its {repeat} attempts" if repeat > 1 else "the baseline's run"
+        problem = (
+            f"fixture {', '.join(readers)} reads smoke_thread: it is set up once, with one run's "
+            f"result, so the body cannot judge {judged}; take smoke_thread as the test's own argument"
+        )
+        item.stash[TEST_ERROR_KEY] = problem
+        pytest.fail(f"the test's own mistake (not a candidate failure): {problem}", pytrace=False)
 
     def _judge_side(
         self,
