@@ -845,7 +845,23 @@ class GateOwner:
             changes = env.restore()
             if changes.restore in ("conflict", "restore_failed"):
                 return Verification(target, "inconclusive", f"not run: {changes.message}")
-        return self._verify(target)
+        known = self._failed_on_baseline(target)
+        if not known:
+            return self._verify(target)
+        rerun = [nodeid for nodeid in self.smoke_nodeids if nodeid not in known]
+        return replace(self._verify(target, rerun), known_failing=tuple(sorted(known)))
+
+    def _failed_on_baseline(self, target: int) -> set[str]:
+        """The paired cases whose baseline side failed on ``target`` in this session: re-running
+        them after a rollback to ``target`` can only fail again, which would make the session exit
+        21 over failures the gate already called environmental (DESIGN section 8)."""
+        return {
+            test.nodeid
+            for test in self.book.records()
+            if test.baseline is not None
+            and test.baseline.get("version") == target
+            and test.baseline.get("outcome") == "failed"
+        }
 
     def _settle_env(self, verdict: Verdict) -> None:
         """The env changes' last word when no rollback restored the overlay: a gate that did not
@@ -875,14 +891,14 @@ class GateOwner:
         else:
             env.keep(f"the gate ended {verdict.decision} and nothing was rolled back: the env changes stay")
 
-    def _verify(self, target: int) -> Verification:
+    def _verify(self, target: int, nodeids: list[str] | None = None) -> Verification:
         candidate = self.resources.candidate
         assert candidate is not None
         return verification.verify_rollback(
             self.config,
             self.cfg,
             self.resources.require_connection(),
-            nodeids=self.smoke_nodeids,
+            nodeids=self.smoke_nodeids if nodeids is None else nodeids,
             target=target,
             candidate=candidate,
             workdir=self.evidence_dir,
