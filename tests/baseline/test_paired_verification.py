@@ -10,6 +10,7 @@ import json
 
 import pytest
 from kit.platform import Platform
+
 from baseline.test_paired import bundle_of, run, write_ini
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from kit.seeds.calc_regression import GOOD, REGRESSION
 
-from .conftest import GOOD, REGRESSION, MakePlatform, bundle
+from .conftest import MakePlatform, bundle
 
 
 @pytest.mark.parametrize("workers", [0, 2])

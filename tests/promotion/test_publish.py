@@ -9,8 +9,9 @@ import signal
 
 import pytest
 from kit.interrupts import InnerSession
+from kit.seeds.calc_regression import GOOD, REGRESSION
 
-from .conftest import GOOD, REGRESSION, MakePlatform, bundle
+from .conftest import MakePlatform, bundle
 
 PUBLISHED = 3  # calc has v1 and v2 (active): the draft becomes v3
 

@@ -12,36 +12,13 @@ from pathlib import Path
 
 import pytest
 from kit import ORG, TOKEN, Platform, write_seed
+from kit.seeds.calc_regression import GOOD, REGRESSION, write_calc_suite
 
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServer
 
-GOOD = "def handler(event, context):\n    return {'sum': event['a'] + event['b']}\n"
-# v4's regression: sums above 10 are off by one; small sums still pass.
-REGRESSION = (
-    "def handler(event, context):\n    s = event['a'] + event['b']\n"
-    "    return {'sum': s + 1 if s > 10 else s}\n"
-)
 BROKEN = "def handler(event, context):\n    return {'sum': -1}\n"
 VERSIONS = {1: BROKEN, 2: GOOD, 3: GOOD, 4: REGRESSION, 5: GOOD}  # v4 is active
-
-SUITE = """
-import pytest
-
-pytestmark = pytest.mark.scriptum("calc")
-
-
-@pytest.mark.smoke_cases("cases/*.json")
-def test_case():
-    pass
-
-
-@pytest.mark.smoke_input({"a": 1, "b": 2})
-@pytest.mark.smoke_expect({"sum": 3})
-def test_small():
-    pass
-"""
-CASES = {"small": (2, 3, 5), "big": (20, 30, 50), "bigger": (40, 2, 42)}
 
 
 @pytest.fixture
@@ -58,14 +35,7 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platfo
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\nscriptum_script = calc\nscriptum_evidence = evidence/bundle.json\n")
-    pytester.makepyfile(test_calc=SUITE)
-    cases = pytester.mkdir("cases")
-    for case_id, (a, b, total) in CASES.items():
-        (cases / f"{case_id}.json").write_text(
-            json.dumps({"id": case_id, "input": {"a": a, "b": b}, "expect": {"output": {"sum": total}}})
-        )
-    return pytester
+    return write_calc_suite(pytester)
 
 
 def bundle(pytester: pytest.Pytester) -> dict:

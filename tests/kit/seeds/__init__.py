@@ -2,7 +2,9 @@
 
 Each module of this package is one seed built with ``write_seed``, with the constants its tests
 read: ``shop`` (every matcher), ``sums`` (the evidence suite's calc), ``doubles`` (the fault
-matrix's calc), ``alpha_beta`` (two scripts whose handlers report their env), ``svc`` (concurrency).
+matrix's calc), ``alpha_beta`` (two scripts whose handlers report their env), ``svc`` (concurrency),
+``calc_regression`` (the rollback and promotion calc), ``assist`` (the paired baseline) and
+``flaky`` (repeats).
 ``DEVSERVER_SEED`` and ``CLIENT_SEED`` are seed directories kept as files.
 """
 
