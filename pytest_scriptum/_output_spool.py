@@ -33,7 +33,8 @@ class OutputSpool:
         self._count = 0
 
     def put(self, output: Any) -> Path:
-        """Write ``output`` (a JSON-able value, as ``decode_output`` gave it) and return its file."""
+        """Write ``output`` (a JSON-able value, as ``decode_output`` gave it) and return its file;
+        OSError (e.g. a full disk) leaves no file behind."""
         data = json.dumps(output, ensure_ascii=False).encode("utf-8")
         with self._lock:
             if self._dir is None:
@@ -41,8 +42,12 @@ class OutputSpool:
             self._count += 1
             path = self._dir / f"{self._count}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+        except OSError:
+            path.unlink(missing_ok=True)  # a half-written file is never read back
+            raise
         return path
 
     @staticmethod

@@ -689,7 +689,10 @@ class Dispatcher:
         with self._lock:
             if key in self._waiting or self._closed:
                 return result  # its test takes it now: writing it out would only cost time
-        path = self._spool.put(result.output)
+        try:
+            path = self._spool.put(result.output)
+        except OSError:  # no room on disk: keep it in memory rather than lose a finished run
+            return result
         with self._lock:
             self._spooled[key] = path
         return replace(result, output=None)

@@ -112,3 +112,27 @@ def test_freed_large_blocks_go_back_to_the_system_on_glibc() -> None:
     glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
     assert _memory.keep_large_blocks_returnable() is glibc
     assert _memory.keep_large_blocks_returnable() is glibc  # idempotent
+
+
+def test_a_spool_that_cannot_be_written_keeps_the_output_in_memory(
+    start_platform: StartPlatform, spool_parent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk (ENOSPC) is injected at the spool's write: the finished run is kept, not lost.
+    from pytest_scriptum import _output_spool
+
+    def full_disk(self: object, output: object) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_output_spool.OutputSpool, "put", full_disk)
+    platform = start_platform({1: GOOD_SOURCE, CANDIDATE: BIG_SOURCE})
+    client = connect(ClientSettings(endpoint=platform.grpc, http_url=platform.http, org=ORG, token=TOKEN))
+    dispatcher = Dispatcher(PinnedRunner(client, version=CANDIDATE, script=SCRIPT, timeout=60.0), 2)
+    try:
+        dispatcher.submit("big", RunRequest(input={"id": 7, "bytes": SIZES[0]}))
+        (future, _), = dispatcher._runs.values()
+        assert future.exception(timeout=60) is None
+        assert dispatcher.result("big").output == {"id": 7, "pad": "x" * SIZES[0]}
+    finally:
+        dispatcher.close()
+        client.close()
+    assert list(spool_parent.iterdir()) == []
