@@ -86,8 +86,10 @@ def parse_dotenv(text: str, source: str) -> dict[str, str]:
     """KEY=VALUE lines (blank lines and # comments ignored, `export ` allowed, one pair of
     matching quotes stripped); SeedError naming `source:line` on a bad line."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    # Lines end at "\n" (and "\r\n") only: str.splitlines also splits at U+2028, \x1c, \x85, ...,
+    # which would cut a value in two and store its tail as a key of its own.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):

@@ -93,3 +93,13 @@ def test_a_bad_env_line_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(SeedError) as exc:
         load_seed(tmp_path)
     assert "sk-live" not in str(exc.value)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x1e", "\x0c", "\r"])
+def test_a_line_separator_inside_a_value_never_makes_a_key(separator: str) -> None:
+    # The sibling of the plugin's env-file rule: str.splitlines would cut the value there and
+    # store its tail ("INJECTED=1") as a tenant key of its own.
+    from pytest_scriptum.devserver._seed import parse_dotenv
+
+    values = parse_dotenv(f"A=x{separator}INJECTED=1\r\nB=2\n", "tenant.env")
+    assert values == {"A": f"x{separator}INJECTED=1", "B": "2"}
