@@ -8,8 +8,11 @@ outcome, evidence). xdist workers get the connection through ``workerinput`` (th
 server's addresses through the controller's rendezvous directory, once a worker collected a smoke
 test) and send their results back in their reports, which the controller folds in as they arrive.
 
-Nothing that loads grpc, httpx, protobuf or jsonschema is imported here: a session that selects
-no smoke test never loads them (DESIGN section 6).
+The role is created when the session first needs it (``_session.idle``): at configure when the
+session is configured for the platform, else at the first test that declares a marker or requests
+a platform fixture. Until then the hooks here do nothing, and nothing of the session layer (nor
+grpc, httpx, protobuf or jsonschema) is loaded: a session that selects no smoke test pays only
+for the options, the marker registry and the redactor (DESIGN section 6).
 """
 
 from __future__ import annotations
@@ -19,18 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_scriptum import _compat, hooks
+from pytest_scriptum import hooks
 from pytest_scriptum._options import add_options, resolve
-from pytest_scriptum._session.evidence_hooks import TestEvidence
-from pytest_scriptum._session.gate_owner import GateOwner
-from pytest_scriptum._session.progress import ProgressFile
-from pytest_scriptum._session.records import ReportRecord
+from pytest_scriptum._session import idle
 from pytest_scriptum._session.redacting import Redacting
 from pytest_scriptum._session.resources import SessionResources
-from pytest_scriptum._session.shard import ShardSplit
-from pytest_scriptum._session.smoke import SmokeTests, is_smoke, spec_of
-from pytest_scriptum._session.xdist import Local, Role, XdistController, XdistWorker
-from pytest_scriptum.evidence.summary import summary_lines
+from pytest_scriptum._session.xdist import REPORT_ATTR, Role, XdistController, XdistWorker
 from pytest_scriptum.markers import MARKER_DOCS, CollectionProblems
 
 if TYPE_CHECKING:
@@ -41,12 +38,32 @@ if TYPE_CHECKING:
     from pytest_scriptum.client import ScriptumClient
     from pytest_scriptum.runner import PinnedRunner, ThreadResult
 
+_RESOURCES = pytest.StashKey[SessionResources]()
 _ROLE = pytest.StashKey[Role]()
 _SESSION = pytest.StashKey[pytest.Session]()
+_STARTED = pytest.StashKey[bool]()  # the role's session start ran
 
 
-def _role(config: pytest.Config) -> Role:
-    return config.stash[_ROLE]
+def _active(config: pytest.Config) -> Role | None:
+    """The role, if the session layer is loaded (None: idle, the hook has nothing to do)."""
+    return config.stash.get(_ROLE, None)
+
+
+def _role(config: pytest.Config, *, start: bool = True) -> Role:
+    """The role, loading the session layer first if the session is still idle; with ``start``, it
+    also runs the session start it missed if woken after it (not while a module is collected: a
+    UsageError there would become that module's collection error, not the session's exit 4)."""
+    role = config.stash.get(_ROLE, None)
+    if role is None:
+        # Imported here, once: the session layer (smoke runs, gate, rollback, evidence) loads with
+        # the first test that needs it, never for a session without one (``_session.idle``).
+        from pytest_scriptum._session.activation import activate
+
+        role = config.stash[_ROLE] = activate(config, config.stash[_RESOURCES])
+    if start and _SESSION in config.stash and not config.stash.get(_STARTED, False):
+        config.stash[_STARTED] = True
+        role.start()
+    return role
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -63,42 +80,34 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help"):
         return  # --help shows the options; a bad SCRIPTUM_* value must not hide them
     cfg = resolve(config)
-    role: Role
-    if hasattr(config, "workerinput"):
-        resources = XdistWorker.resources_for(config, cfg)
-        role = XdistWorker(config, resources, SmokeTests(config, resources, on_worker=True))
-    else:
-        if cfg.no_env:  # once, from the process that owns the session
-            config.issue_config_time_warning(
-                pytest.PytestWarning(
-                    "--scriptum-no-env: smoke threads run without env resolution; the runbook says keep "
-                    "it on (a smoke run without the effective env proves little about production)"
-                ),
-                stacklevel=2,
-            )
-        resources = SessionResources(cfg)
-        kind = XdistController if _compat.xdist_distributing(config) else Local
-        smoke = SmokeTests(config, resources, on_worker=False)
-        role = kind(config, resources, smoke, GateOwner(config, resources))
-    config.stash[_ROLE] = role
-    ShardSplit.install(config, cfg.shard)
+    worker = hasattr(config, "workerinput")
+    if cfg.no_env and not worker:  # once, from the process that owns the session
+        config.issue_config_time_warning(
+            pytest.PytestWarning(
+                "--scriptum-no-env: smoke threads run without env resolution; the runbook says keep "
+                "it on (a smoke run without the effective env proves little about production)"
+            ),
+            stacklevel=2,
+        )
+    resources = XdistWorker.resources_for(config, cfg) if worker else SessionResources(cfg)
+    config.stash[_RESOURCES] = resources
+    if idle.needed_at_configure(config, cfg):
+        _role(config)
     config.pluginmanager.register(_ReportHooks(config), "scriptum-report-hooks")
-    config.pluginmanager.register(TestEvidence(resources), "scriptum-test-evidence")
     config.pluginmanager.register(Redacting(config, resources), "scriptum-redacting")
     CollectionProblems.install(config)
-    if cfg.is_verification_run and cfg.evidence is not None and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(ProgressFile(cfg.evidence), "scriptum-verification-progress")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    role = config.stash.get(_ROLE, None)
+    role = _active(config)
     if role is not None:
         role.close()
+    elif _RESOURCES in config.stash:
+        config.stash[_RESOURCES].close()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    role = _role(config)
-    cfg = role.resources.cfg
+    cfg = config.stash[_RESOURCES].cfg
     if cfg.endpoint is None and not cfg.has_candidate:
         return None
     # The preflight runs after collection (only when a smoke test is selected): its lines are
@@ -109,65 +118,78 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_SESSION] = session
-    _role(session.config).start()
+    if _active(session.config) is not None:
+        _role(session.config)  # its session start
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    _role(metafunc.config).smoke.generate_tests(metafunc)
+    role = _active(metafunc.config)
+    if role is None and idle.declares_markers(metafunc.definition):
+        # Its markers are validated (smoke_cases: parametrized) now; the session start waits for
+        # the end of collection (pytest_collection_modifyitems).
+        role = _role(metafunc.config, start=False)
+    if role is not None:
+        role.smoke.generate_tests(metafunc)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    _role(item.config).item_collected(item)
+    role = _active(item.config)
+    if role is not None:
+        role.item_collected(item)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    split = ShardSplit.of(config)
-    if split is not None:  # --scriptum-shard: this shard's part of the selection
-        split.split(config, items)
-    _role(config).collected(items)
+    role = _active(config)
+    if role is not None or any(idle.wakes_for(item) for item in items):
+        # Woken now (a conftest may add the markers after collection) or during collection: the
+        # session start it missed runs here, before the selection is read.
+        _role(config).collected(items)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     # tryfirst: an xdist worker writes what it collected before xdist's own hook tells the controller.
-    _role(session.config).collection_finished()
+    role = _active(session.config)
+    if role is not None:
+        role.collection_finished()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    return _role(session.config).run_loop(session)
+    role = _active(session.config)
+    return role.run_loop(session) if role is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    _role(item.config).before_test(item)
+    role = _active(item.config)
+    if role is not None:
+        role.before_test(item)
 
 
 @pytest.fixture(autouse=True)
 def _scriptum_smoke_run(request: pytest.FixtureRequest) -> None:
     """Runs the marker-declared thread of a smoke test during setup, even if the body is empty."""
-    smoke = _role(request.config).smoke
-    if smoke.listing is not None:
-        return  # --setup-only / --setup-plan: list the fixtures, run no thread
-    smoke.new_attempt(request.node)
-    if is_smoke(request.node):
-        smoke.refuse_if_unusable()
-    if spec_of(request.node) is not None:
-        request.getfixturevalue("smoke_thread")
+    role = _active(request.config)
+    if role is not None:
+        role.smoke.set_up(request)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    _role(item.config).smoke.check(item)
+    role = _active(item.config)
+    if role is not None:
+        role.smoke.check(item)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     # A repeated case's body runs once per attempt, against that attempt's thread (section 8).
-    return _role(pyfuncitem.config).smoke.call_attempts(pyfuncitem)
+    role = _active(pyfuncitem.config)
+    return role.smoke.call_attempts(pyfuncitem) if role is not None else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -175,33 +197,35 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    _role(item.config).smoke.annotate(item, call, report)
+    role = _active(item.config)
+    if role is not None:
+        role.smoke.annotate(item, call, report)
     return report
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _role(session.config).finish(session)
+    role = _active(session.config)
+    if role is not None:
+        role.finish(session)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    role = _role(config)
-    owner = role.owner
+    role = _active(config)
+    owner = role.owner if role is not None else None
     if owner is not None and owner.usage_error is not None:
         terminalreporter.write_line(f"ERROR: {owner.usage_error}", red=True, bold=True)
     if owner is None or owner.outcome is None:
         return
     terminalreporter.section("scriptum promotion gate", bold=True)
     color = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[owner.outcome.verdict.decision]
-    for i, line in enumerate(summary_lines(owner.outcome, role.resources.redactor)):
+    for i, line in enumerate(owner.summary_lines()):
         terminalreporter.write_line(line, **({color: True, "bold": True} if i == 0 else {}))
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    # A platform fault raised in a test body (e.g. version drift in scriptum_runner.run) is the
-    # platform's fault: show it as an error, as the gate counts it, not as a candidate failure.
-    record = ReportRecord.of(report)
-    if report.when == "call" and report.failed and record is not None and record.used and record.errored:
+    role = _active(config)
+    if role is not None and role.smoke.shows_as_error(report):
         return "error", "E", "ERROR"
     return None
 
@@ -211,21 +235,21 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    role = _role(node.config)
+    role = _active(node.config)
     if isinstance(role, XdistController):
         role.configure_node(node)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    role = _role(node.config)
+    role = _active(node.config)
     if isinstance(role, XdistController):
         role.node_collected(node, ids)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    role = _role(node.config)
+    role = _active(node.config)
     if isinstance(role, XdistController):
         role.node_down(node, error)
 
@@ -238,17 +262,26 @@ class _ReportHooks:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         session = self.config.stash.get(_SESSION, None)
-        if session is not None:
-            _role(self.config).logreport(report, session)
+        if session is None:
+            return
+        role = _active(self.config)
+        if role is None and hasattr(report, REPORT_ATTR):
+            role = _role(self.config)  # an xdist worker's smoke test reported (e.g. its usage error)
+        if role is not None:
+            role.logreport(report, session)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        _role(self.config).collectreport(report)
+        role = _active(self.config)
+        if role is not None:
+            role.collectreport(report)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        _role(self.config).deselected(len(items))
+        role = _active(self.config)
+        if role is not None:
+            role.deselected(len(items))
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        _role(self.config).resources.cancel_outstanding()
+        self.config.stash[_RESOURCES].cancel_outstanding()
 
 
 # -- fixtures -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from pytest_scriptum._session.signals import Interruption
 from pytest_scriptum.client import ScriptumError
 from pytest_scriptum.evidence import allure, junit
 from pytest_scriptum.evidence.bundle import baseline_tally, build_bundle, write_bundle
+from pytest_scriptum.evidence.summary import summary_lines
 from pytest_scriptum.gate import GateConfig, Verdict, evaluate, failure_certain
 from pytest_scriptum.outcome import HookError, Selection, SessionOutcome, TestRecord, utc_now
 from pytest_scriptum.preflight import Preflight, PreflightItem, fingerprint_key, run_preflight
@@ -384,6 +385,12 @@ class GateOwner:
     def worker_crashed(self, worker: str) -> None:
         """An xdist worker went down with an error or without finishing its session."""
         self.crashed_workers.append(worker)
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary's lines (the verdict's first), masked; empty before the outcome."""
+        if self.outcome is None:
+            return []
+        return summary_lines(self.outcome, self.resources.redactor)
 
     # -- session end ------------------------------------------------------------------------
     def finish(self, pytest_session: pytest.Session) -> None:

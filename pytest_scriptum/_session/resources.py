@@ -28,13 +28,13 @@ import pytest
 from pytest_scriptum._options import ScriptumConfig
 from pytest_scriptum.client import ScriptumClient
 from pytest_scriptum.evidence.redaction import Redactor, SecretValues
-from pytest_scriptum.runner import Dispatcher, PinnedRunner
 
 if TYPE_CHECKING:
     import httpx
 
     from pytest_scriptum.client import ClientSettings
     from pytest_scriptum.devserver import DevServerProcess
+    from pytest_scriptum.runner import Dispatcher, PinnedRunner
 
 __all__ = [
     "EMBEDDED_ORG",
@@ -399,6 +399,10 @@ class SessionResources:
                 "smoke tests need a candidate version: pass --scriptum-version=N "
                 "(or set SCRIPTUM_VERSION / scriptum_version)"
             )
+        # Imported with the first runner: a session that selects no smoke test never loads the
+        # runner's machinery (DESIGN section 6).
+        from pytest_scriptum.runner import PinnedRunner
+
         with self._lock:
             if self._runner is None:
                 self._runner = PinnedRunner(
@@ -422,6 +426,8 @@ class SessionResources:
     def dispatcher(self) -> Dispatcher:
         """The bounded pool that starts smoke runs early."""
         runner = self.runner
+        from pytest_scriptum.runner import Dispatcher  # loaded by ``runner`` above
+
         with self._lock:
             if self._dispatcher is None:
                 self._dispatcher = Dispatcher(runner, self.cfg.concurrency)
@@ -437,6 +443,8 @@ class SessionResources:
         if target is None:
             raise PlatformUnavailable("--scriptum-baseline=paired: no rollback target is known to pair with")
         main, client = self.dispatcher, self.client  # both take the lock themselves
+        from pytest_scriptum.runner import Dispatcher, PinnedRunner  # loaded by ``dispatcher`` above
+
         with self._lock:
             if self._baseline_dispatcher is None:
                 runner = PinnedRunner(

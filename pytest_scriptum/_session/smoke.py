@@ -21,6 +21,7 @@ from pytest_scriptum._session.attempts import (
     collect,
     judge,
 )
+from pytest_scriptum._session.idle import SMOKE_FIXTURES
 from pytest_scriptum._session.records import ReportRecord
 from pytest_scriptum._session.resources import PlatformUnavailable, SessionResources
 from pytest_scriptum.client import ScriptumError
@@ -65,8 +66,6 @@ __all__ = [
     "spec_of",
 ]
 
-SMOKE_FIXTURES = ("smoke_thread", "scriptum_runner", "scriptum_client", "scriptum_http")
-"""Fixtures through which a test uses the platform (DESIGN section 3 "What counts")."""
 # Requesting these makes a test gate evidence; requesting only the pinned runner does once the
 # body ran a thread with it (or its setup failed first: the test's own error, an error).
 _EVIDENCE_BY_REQUEST = ("smoke_thread", "scriptum_client", "scriptum_http")
@@ -569,6 +568,28 @@ class SmokeTests:
         # A rerun attempt's run replaces the previous attempt's properties instead of repeating them.
         item.user_properties[:] = [p for p in item.user_properties if p[0] not in names]
         item.user_properties.extend(fresh)
+
+    def set_up(self, request: pytest.FixtureRequest) -> None:
+        """Every test's setup (the plugin's autouse fixture): a new attempt; a smoke test that may
+        not use the platform fails here; a marker-declared run is taken (run now if it was not
+        dispatched early), even if the body is empty. A listing session runs nothing."""
+        if self.listing is not None:
+            return  # --setup-only / --setup-plan: list the fixtures, run no thread
+        item = request.node
+        self.new_attempt(item)
+        if is_smoke(item):
+            self.refuse_if_unusable()
+        if spec_of(item) is not None:
+            request.getfixturevalue("smoke_thread")
+
+    @staticmethod
+    def shows_as_error(report: pytest.TestReport) -> bool:
+        """A platform fault raised in a test body (e.g. version drift in ``scriptum_runner.run``) is
+        the platform's fault: its failed call report shows as an error, as the gate counts it."""
+        if report.when != "call" or not report.failed:
+            return False
+        record = ReportRecord.of(report)
+        return record is not None and record.used and record.errored
 
     def new_attempt(self, item: pytest.Item) -> None:
         """At each attempt's setup (a rerun plugin repeats setup, call and teardown on the same

@@ -42,6 +42,7 @@ from pytest_scriptum.evidence._files import write_atomic
 
 if TYPE_CHECKING:
     from pytest_scriptum._session.gate_owner import GateOwner
+    from pytest_scriptum._session.shard import ShardSplit
     from pytest_scriptum._session.smoke import SmokeTests
 
 __all__ = [
@@ -192,6 +193,7 @@ class Role:
         self.smoke = smoke
         self.owner = owner
         self.deselected_count = 0
+        self.shard: ShardSplit | None = None  # --scriptum-shard: this shard's part of the selection
 
     def start(self) -> None:
         """Session start: the gate's owner checks its options; nothing contacts the platform yet."""
@@ -202,7 +204,10 @@ class Role:
         """``pytest_itemcollected`` in this process (before deselection)."""
 
     def collected(self, items: list[pytest.Item]) -> None:
-        """The selected items of this process."""
+        """The selected items of this process (the plugin's trylast ``pytest_collection_modifyitems``:
+        after -k/-m/--deselect, so a shard splits the selection)."""
+        if self.shard is not None:
+            self.shard.split(self.config, items)  # in place, before anything reads the selection
         self.smoke.collected(items)
 
     def collection_finished(self) -> None:
