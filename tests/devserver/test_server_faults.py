@@ -94,7 +94,6 @@ def test_stall_hangs_until_the_client_deadline(stub: Stub, admin: Admin, http: h
 
 def test_latency_after_applies_the_call_then_answers_late(stub: Stub, admin: Admin) -> None:
     admin.SetFaults(pb.Faults(latency_after_ms=3000, methods=["RollbackScript"]), metadata=AUTH)
-    started = time.monotonic()
     with pytest.raises(grpc.RpcError) as exc:
         stub.RollbackScript(
             pb.RollbackScriptRequest(
@@ -103,8 +102,8 @@ def test_latency_after_applies_the_call_then_answers_late(stub: Stub, admin: Adm
             metadata=AUTH,
             timeout=0.5,
         )
+    # The caller's 0.5 s deadline ended the call, not the server's 3 s answer (no wall clock).
     assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
-    assert time.monotonic() - started < 3.0
     # The outcome was ambiguous to the caller, but the rollback happened: read back its id.
     history = stub.GetScript(pb.GetScriptRequest(name="echo"), metadata=AUTH).activation_history
     assert (history[-1].version, history[-1].rollback_id) == (3, "rb-late")
