@@ -205,6 +205,24 @@ def _until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) ->
         ticker.wait(0.01)
 
 
+def test_throttled_under_xdist_every_run_ends_passed_at_the_default_retries(
+    pytester: pytest.Pytester, start_platform: StartPlatform
+) -> None:
+    # Two workers, each with its own limit, share the organization's K: a refused run's retry
+    # competes with the other worker's runs, and must still get through (within the default
+    # --scriptum-retries) and pass, as in the single-process session above.
+    k, cases = 3, 24
+    platform = _suite(pytester, start_platform, [{"id": i} for i in range(cases)])
+    platform.set_faults(max_in_flight=k)
+
+    result = pytester.runpytest_subprocess(*platform.args("-n", "2"))
+
+    result.assert_outcomes(passed=cases)
+    stats = platform.settled_stats()
+    assert stats.runs_throttled >= 1 and stats.max_threads_in_flight <= k
+    assert stats.runs_started == cases
+
+
 def test_a_number_fixes_the_limit_and_nothing_adapts(
     pytester: pytest.Pytester, start_platform: StartPlatform
 ) -> None:
