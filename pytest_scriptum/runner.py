@@ -7,7 +7,8 @@ worker, a crashed runtime, a restart) and a ``CANCELLED`` thread this session di
 Thread runs are remote I/O, so the dispatcher starts the runs of all marker-declared smoke tests
 at once (bounded by ``--scriptum-concurrency``) and each test waits only for its own result.
 The bound is an ``InFlightLimit``: fixed, or (``auto``) adaptive, additive increase while the
-platform keeps up and multiplicative decrease when it pushes back (DESIGN section 6).
+platform keeps up and multiplicative decrease when it pushes back, down to the runs the platform
+holds when it refuses one with a retry hint (DESIGN section 6).
 """
 
 from __future__ import annotations
