@@ -7,7 +7,8 @@ worker, a crashed runtime, a restart) and a ``CANCELLED`` thread this session di
 Thread runs are remote I/O, so the dispatcher starts the runs of all marker-declared smoke tests
 at once (bounded by ``--scriptum-concurrency``) and each test waits only for its own result.
 The bound is an ``InFlightLimit``: fixed, or (``auto``) adaptive, additive increase while the
-platform keeps up and multiplicative decrease when it pushes back (DESIGN section 6).
+platform keeps up and multiplicative decrease when it pushes back, down to the runs the platform
+holds when it refuses one with a retry hint (DESIGN section 6).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -331,6 +333,7 @@ class PinnedRunner:
         cancel: threading.Event | None = None,
         on_pushback: Callable[[ScriptumError], object] | None = None,
         on_created: Callable[[str], object] | None = None,
+        on_retry: Callable[[], object] | None = None,
     ) -> ThreadResult:
         """Run one thread pinned to the candidate and wait until it is settled.
 
@@ -341,7 +344,8 @@ class PinnedRunner:
         PlatformFailure (the thread's ``error_code`` is ``PLATFORM_*``), UnrequestedCancelError
         (CANCELLED without this session asking), RunCancelledError (this session cancelled it).
         ``on_pushback`` hears of every pushback answer to the create call (``client.is_pushback``),
-        ``on_created`` of the thread id once the platform accepted the run.
+        ``on_created`` of the thread id once the platform accepted the run, ``on_retry`` is called
+        before each retry of the create call (``ScriptumClient.run_thread``).
         """
         name = script or self._script
         if not name:
@@ -367,6 +371,7 @@ class PinnedRunner:
                 draft=self._draft,
                 on_pushback=on_pushback,
                 on_created=on_created,
+                on_retry=on_retry,
             )
         except ScriptumError as exc:
             if exc.code == "CANCELLED" and cancel is not None and cancel.is_set():
@@ -442,11 +447,14 @@ class PinnedRunner:
 
 @dataclass
 class _Slot:
-    """One run's hold on the limit: the decrease epoch it started in, and whether it was pushed back."""
+    """One run's hold on the limit: the decrease epoch it started in, whether it was pushed back,
+    accepted, and whether it holds room under the limit now (``held``: not while a refused run
+    waits out the platform's retry hint)."""
 
     epoch: int
     pushed_back: bool = False
     accepted: bool = False
+    held: bool = True
 
 
 class InFlightLimit:
@@ -466,6 +474,30 @@ class InFlightLimit:
     decrease cannot cause another. While a pushed-back run still waits to
     get through, the limit does not grow (its retry must find the room the backoff made). The
     limit stays within 1..``AUTO_CAP``. Thread-safe.
+
+    A refusal — a pushback of the create call that carries a retry hint (``pushback(refused=True)``:
+    the platform did not start the run and said when to ask again) — is handled apart, in auto
+    mode (issue 18, measured in benchmarks/README.md "session 5"):
+
+    - The limit becomes the runs the platform had accepted and not finished, without the
+      ``BACKOFF_FACTOR``: the refusal says exactly how many of ours the platform holds (it refuses
+      beyond that count), so multiplying by 0.7 would idle 30% of that capacity until the additive
+      increase climbed back, for several rounds (TCP needs the factor because a loss does not say
+      how full the path was; a count-limited platform does). Runs that started before the decrease
+      and whose acceptance is reported after the refusal (the answers cross) were accepted too: the
+      limit follows them up, never above what the platform accepted. A pushback without a hint
+      (UNAVAILABLE, latency) keeps the multiplicative decrease: it says the platform is in trouble,
+      not how much it takes.
+    - The refused run gives its slot back while it waits out the hint (the platform does not hold
+      it, so another run may take the room), and takes a slot again before its retry (``resume``),
+      ahead of every run not yet started: a refused run is never overtaken by a new one, so it
+      cannot starve. The retry budget is the client's, unchanged (a hinted retry is not charged).
+      Fixed mode keeps the slot: a number is the user's bound on runs in progress.
+
+    The design is silent on how far to back off (DESIGN section 6 says only "backs off"); this
+    is our reading, and "in flight never above K + 1 after the first refusal" still holds: every
+    run in flight took a slot under a limit that is at most what the platform accepted, plus the
+    additive probe of one run.
     """
 
     def __init__(self, concurrency: int | Literal["auto"] = "auto") -> None:
@@ -483,8 +515,10 @@ class InFlightLimit:
         self.max_reached = 0  # the most runs that were in flight at once
         self.max_limit = int(self._limit)
         self.pushbacks = 0  # every pushback answer seen
-        self._held_pushed_back = 0  # slots held by runs the platform pushed back
+        self._pushed_back = 0  # runs the platform pushed back that have not got through (nor ended)
         self._accepted = 0  # runs in flight that the platform accepted (its own in-flight count)
+        self._refused_epoch = -1  # the epoch a hinted refusal began (late acceptances raise the limit)
+        self._retry_queue: deque[_Slot] = deque()  # refused runs waiting for a slot to retry, oldest first
         # The most runs in flight when a run started after the first backoff (the runs already in
         # flight when the platform pushed back were started under the old limit).
         self._max_after_backoff = 0
@@ -501,27 +535,65 @@ class InFlightLimit:
         with self._cond:
             return self._epoch
 
-    def acquire(self, cancel: threading.Event | None = None) -> _Slot | None:
-        """Wait for room under the limit and take it; None when ``cancel`` was set meanwhile."""
+    @property
+    def retries_waiting(self) -> int:
+        """How many refused runs have waited out their hint and wait for a slot to retry."""
         with self._cond:
-            while self._in_flight >= int(self._limit):
+            return len(self._retry_queue)
+
+    def acquire(self, cancel: threading.Event | None = None) -> _Slot | None:
+        """Wait for room under the limit and take it; None when ``cancel`` was set meanwhile.
+        A refused run waiting to retry (``resume``) goes first."""
+        with self._cond:
+            while self._in_flight >= int(self._limit) or self._retry_queue:
                 if cancel is not None and cancel.is_set():
                     return None
                 self._cond.wait(0.05 if cancel is not None else None)
-            self._in_flight += 1
-            self.max_reached = max(self.max_reached, self._in_flight)
-            if self._epoch:
-                self._max_after_backoff = max(self._max_after_backoff, self._in_flight)
-            return _Slot(self._epoch)
+            slot = _Slot(self._epoch)
+            self._take(slot)
+            return slot
 
-    def pushback(self, slot: _Slot) -> None:
-        """The platform pushed back on ``slot``'s run: decrease (adaptive), once per round."""
+    def resume(self, slot: _Slot, cancel: threading.Event | None = None) -> bool:
+        """Before the retry of ``slot``'s refused run: wait for room again, ahead of runs not yet
+        started and behind runs refused earlier, and take it. True at once when ``slot`` still
+        holds its room; False when ``cancel`` was set meanwhile (the slot then holds nothing)."""
+        with self._cond:
+            if slot.held:
+                return True
+            self._retry_queue.append(slot)
+            try:
+                while self._in_flight >= int(self._limit) or self._retry_queue[0] is not slot:
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    self._cond.wait(0.05 if cancel is not None else None)
+                self._take(slot)
+                return True
+            finally:
+                self._retry_queue.remove(slot)
+                self._cond.notify_all()
+
+    def _take(self, slot: _Slot) -> None:
+        slot.held = True
+        self._in_flight += 1
+        self.max_reached = max(self.max_reached, self._in_flight)
+        if self._epoch:
+            self._max_after_backoff = max(self._max_after_backoff, self._in_flight)
+
+    def pushback(self, slot: _Slot, *, refused: bool = False) -> None:
+        """The platform pushed back on ``slot``'s run: decrease (adaptive), once per round.
+        ``refused``: the create call was refused with a retry hint (the class docstring says what
+        changes then)."""
         with self._cond:
             self.pushbacks += 1
             if not slot.pushed_back:
                 slot.pushed_back = True
-                self._held_pushed_back += 1
-            self._decrease(slot)
+                if not slot.accepted:  # one pushed back on its watch has got through already
+                    self._pushed_back += 1
+            self._decrease(slot, refused=refused and not slot.accepted)
+            if refused and self.mode == "auto" and slot.held and not slot.accepted:
+                slot.held = False  # not in flight on the platform while it waits: room for another
+                self._in_flight -= 1
+                self._cond.notify_all()
 
     def accepted(self, slot: _Slot) -> None:
         """The platform accepted ``slot``'s run (its create call answered): slow start grows here."""
@@ -529,22 +601,33 @@ class InFlightLimit:
             if not slot.accepted:
                 slot.accepted = True
                 self._accepted += 1
-            if self.mode == "auto" and self._epoch == 0 and not self._held_pushed_back:
+                if slot.pushed_back:
+                    self._pushed_back -= 1  # it got through
+            if self.mode != "auto":
+                return
+            if self._epoch == 0 and not self._pushed_back:
                 self._limit = min(self._limit + 1.0, float(self.cap))
-                self.max_limit = max(self.max_limit, int(self._limit))
-                self._cond.notify_all()
+            elif self._refused_epoch == self._epoch and slot.epoch < self._epoch and not slot.pushed_back:
+                # Started before the refusal and accepted while it was answered: the platform holds
+                # it too, so the limit the refusal set counted it short.
+                self._limit = max(self._limit, min(float(self._accepted), float(self.cap)))
+            self.max_limit = max(self.max_limit, int(self._limit))
+            self._cond.notify_all()
 
     def release(self, slot: _Slot, *, completed: bool, overhead_s: float | None = None) -> None:
         """``slot``'s run ended; ``completed``: the platform ran it (whatever the thread's own
         status), ``overhead_s``: its wall time less the platform's duration of the thread."""
         with self._cond:
-            self._in_flight -= 1
+            if slot.held:
+                slot.held = False
+                self._in_flight -= 1
             if slot.pushed_back:
-                self._held_pushed_back -= 1
+                if not slot.accepted:
+                    self._pushed_back -= 1  # it never got through
             elif self.mode == "auto" and completed:
                 if overhead_s is not None and self._slow(overhead_s):
                     self._decrease(slot)  # this run still counts as one the platform took
-                elif self._held_pushed_back or self._epoch == 0:
+                elif self._pushed_back or self._epoch == 0:
                     pass  # a pushed-back run still waits; or slow start, which grows on acceptance
                 else:
                     self._limit = min(self._limit + 1.0 / max(self._limit, 1.0), float(self.cap))
@@ -560,7 +643,7 @@ class InFlightLimit:
             return False
         return overhead_s > max(LATENCY_FACTOR * baseline, baseline + LATENCY_MARGIN_S)
 
-    def _decrease(self, slot: _Slot) -> None:
+    def _decrease(self, slot: _Slot, *, refused: bool = False) -> None:
         if self.mode != "auto" or slot.epoch != self._epoch:
             return  # fixed, or this run started before the last decrease: one per round
         self._epoch += 1
@@ -568,7 +651,11 @@ class InFlightLimit:
         # past the platform's capacity before the first refusal comes back (TCP: ssthresh is half
         # the flight size). The runs it refused then wait their hint and must find room.
         base = min(self._limit, float(max(self._accepted, 1)))
-        self._limit = max(1.0, float(int(base * BACKOFF_FACTOR)))
+        if refused:  # the platform's own count (class docstring)
+            self._refused_epoch = self._epoch
+            self._limit = max(1.0, float(int(base)))
+        else:
+            self._limit = max(1.0, float(int(base * BACKOFF_FACTOR)))
 
     def record(self) -> dict[str, Any]:
         """The bundle's ``concurrency`` object: ``mode`` ("auto"/"fixed"), the ``start``ing limit,
@@ -710,8 +797,10 @@ class Dispatcher:
                 timeout=request.timeout,
                 env=request.env,
                 cancel=cancel,
-                on_pushback=lambda _error: self.limit.pushback(slot),
+                # A hint on the create call is a refusal: the run is not in flight on the platform.
+                on_pushback=lambda error: self.limit.pushback(slot, refused=error.retry_after_s is not None),
                 on_created=lambda _thread_id: self.limit.accepted(slot),
+                on_retry=lambda: self.limit.resume(slot, cancel),
             )
             completed, overhead_s = True, time.monotonic() - started - result.duration_s
             return result

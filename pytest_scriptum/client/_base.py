@@ -46,6 +46,8 @@ T = TypeVar("T")
 Sleep = Callable[[float], object]
 Pushback = Callable[[ScriptumError], object]
 """Called with each answer by which the platform pushed back (``is_pushback``) during a call."""
+Retry = Callable[[], object]
+"""Called before each retry of a call, once its wait is over (the caller may block in it)."""
 
 # Calls that change nothing: repeating one after DEADLINE_EXCEEDED is harmless.
 READ_METHODS: frozenset[str] = frozenset({
@@ -166,10 +168,11 @@ class ClientBase(ABC):
         return self._wire(method).request(method, fields)
 
     def _invoke(self, method: str, fields: Mapping[str, Any], *,
-                cancel: threading.Event | None = None, on_pushback: Pushback | None = None) -> dict[str, Any]:
+                cancel: threading.Event | None = None, on_pushback: Pushback | None = None,
+                on_retry: Retry | None = None) -> dict[str, Any]:
         timeout_s = self._settings.call_timeout_s
         return self._retrying(method, lambda: self._call(method, self._request(method, fields), timeout_s),
-                              cancel=cancel, on_pushback=on_pushback)
+                              cancel=cancel, on_pushback=on_pushback, on_retry=on_retry)
 
     def _pages(self, method: str, fields: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
         """Every item of a paginated list call, following ``next_page_token``."""
@@ -186,7 +189,7 @@ class ClientBase(ABC):
         return items
 
     def _retrying(self, method: str, attempt: Callable[[], T], *, cancel: threading.Event | None = None,
-                  on_pushback: Pushback | None = None) -> T:
+                  on_pushback: Pushback | None = None, on_retry: Retry | None = None) -> T:
         codes = retryable_codes(method)
         attempts = self._settings.retry.retries + 1
         budget = self._settings.retry.budget
@@ -211,6 +214,10 @@ class ClientBase(ABC):
                 log.debug("%s: %s on attempt %d of %d, retrying in %.3fs", method, exc.code, number + 1,
                           attempts, delay)
                 self._wait(delay, cancel)
+                if on_retry is not None:
+                    # A run refused with a hint gave its in-flight slot back while it waited; the
+                    # caller takes one again here, ahead of runs not yet started (runner.InFlightLimit).
+                    on_retry()
                 if cancel is not None and cancel.is_set():
                     raise cancelled_error(method) from None
         raise AssertionError("unreachable: the loop returns or raises")
@@ -341,12 +348,12 @@ class ClientBase(ABC):
                 "load_env": bool(load_env), "metadata": labels}
 
     def _start(self, method: str, fields: Mapping[str, Any], cancel: threading.Event | None,
-               on_pushback: Pushback | None = None) -> str:
+               on_pushback: Pushback | None = None, on_retry: Retry | None = None) -> str:
         # One request, built once: every retry carries the same request id, so the platform
         # (when it dedupes on it) executes the run at most once.
         if cancel is not None and cancel.is_set():
             raise cancelled_error(method)
-        d = self._invoke(method, fields, cancel=cancel, on_pushback=on_pushback)
+        d = self._invoke(method, fields, cancel=cancel, on_pushback=on_pushback, on_retry=on_retry)
         thread_id = d.get("thread_id", "")
         if not thread_id:
             raise ScriptumError("INTERNAL", "the answer carries no thread_id", method)
@@ -361,13 +368,14 @@ class ClientBase(ABC):
 
     def _create_thread(self, name: str, version: int, input: Any, *, load_env: bool, timeout_s: float,
                        request_id: str | None, metadata: Mapping[str, str] | None,
-                       cancel: threading.Event | None, on_pushback: Pushback | None = None) -> str:
+                       cancel: threading.Event | None, on_pushback: Pushback | None = None,
+                       on_retry: Retry | None = None) -> str:
         _check_name(name, "script name")
         _check_version(version, f"version of the run of {name} (runs are always pinned)")
         fields = {"script_name": name, "version": version, **self._thread_fields(
             input, what=f"the run of {name} v{version}", timeout_s=timeout_s, load_env=load_env,
             request_id=request_id, metadata=metadata)}
-        return self._start("CreateThread", fields, cancel, on_pushback)
+        return self._start("CreateThread", fields, cancel, on_pushback, on_retry)
 
     def test_script_draft(self, name: str, input: Any, *, load_env: bool = True, timeout_s: float = 60.0,
                           request_id: str | None = None) -> str:
@@ -377,12 +385,12 @@ class ClientBase(ABC):
 
     def _test_script_draft(self, name: str, input: Any, *, load_env: bool, timeout_s: float,
                            request_id: str | None, cancel: threading.Event | None,
-                           on_pushback: Pushback | None = None) -> str:
+                           on_pushback: Pushback | None = None, on_retry: Retry | None = None) -> str:
         _check_name(name, "script name")
         fields = {"name": name, **self._thread_fields(
             input, what=f"the draft run of {name}", timeout_s=timeout_s, load_env=load_env,
             request_id=request_id, metadata=None)}
-        return self._start("TestScriptDraft", fields, cancel, on_pushback)
+        return self._start("TestScriptDraft", fields, cancel, on_pushback, on_retry)
 
     def watch_thread(self, thread_id: str, *, timeout_s: float,
                      cancel: threading.Event | None = None) -> r.Thread:
@@ -409,21 +417,24 @@ class ClientBase(ABC):
                    request_id: str | None = None, timeout_s: float = 60.0,
                    cancel: threading.Event | None = None, draft: bool = False,
                    on_pushback: Pushback | None = None,
-                   on_created: Callable[[str], object] | None = None) -> r.RunRecord:
+                   on_created: Callable[[str], object] | None = None,
+                   on_retry: Retry | None = None) -> r.RunRecord:
         """Create (``draft``: TestScriptDraft, ``version`` ignored), watch until settled, read the result.
 
         A FAILED, PAUSED or CANCELLED thread is returned, not raised. Retries of the create call
         reuse one request id (``metadata["scriptum.request_id"]``) and honour the platform's retry
         hint; ``on_pushback`` hears of every pushback answer to the create call (``is_pushback``),
+        ``on_retry`` is called before each retry of the create call, once its wait is over,
         ``on_created`` of the thread id once the platform accepted it.
         """
         if draft:
             thread_id = self._test_script_draft(name, input, load_env=load_env, timeout_s=timeout_s,
-                                                request_id=request_id, cancel=cancel, on_pushback=on_pushback)
+                                                request_id=request_id, cancel=cancel, on_pushback=on_pushback,
+                                                on_retry=on_retry)
         else:
             thread_id = self._create_thread(name, version, input, load_env=load_env, timeout_s=timeout_s,
                                             request_id=request_id, metadata=None, cancel=cancel,
-                                            on_pushback=on_pushback)
+                                            on_pushback=on_pushback, on_retry=on_retry)
         if on_created is not None:
             on_created(thread_id)
         thread = _runs.watch(self, thread_id, timeout_s + self._settings.run_deadline_margin_s, cancel)

@@ -95,15 +95,18 @@ class ScriptumClient(Protocol):
                    request_id: str | None = None, timeout_s: float = 60.0,
                    cancel: threading.Event | None = None, draft: bool = False,
                    on_pushback: Callable[[ScriptumError], object] | None = None,
-                   on_created: Callable[[str], object] | None = None) -> r.RunRecord:
+                   on_created: Callable[[str], object] | None = None,
+                   on_retry: Callable[[], object] | None = None) -> r.RunRecord:
         """Create (or, with ``draft``, TestScriptDraft), watch until settled, read the result.
 
         A FAILED, PAUSED or CANCELLED thread is returned, not raised. The request id goes in
         ``metadata["scriptum.request_id"]``; retries of CreateThread reuse it and honour the
         platform's retry hint. ``on_pushback`` is called with every answer by which the platform
         pushed back on the create call (RESOURCE_EXHAUSTED, UNAVAILABLE, a retry hint), retried or
-        not: the caller's in-flight limit backs off on it (DESIGN section 6). ``on_created`` is
-        called with the thread id once the platform accepted the create call."""
+        not: the caller's in-flight limit backs off on it (DESIGN section 6). ``on_retry`` is called
+        before each retry of the create call, once its wait is over (the caller may block in it to
+        take back room in its in-flight limit). ``on_created`` is called with the thread id once
+        the platform accepted the create call."""
         ...
 
     def list_threads(self, *, script_name: str = "", status: str = "") -> list[r.Thread]: ...

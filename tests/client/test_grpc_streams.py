@@ -219,13 +219,20 @@ def test_a_retry_info_hint_is_honoured_and_reported_as_pushback() -> None:
 
     sleeps: list[float] = []
     pushbacks: list[ScriptumError] = []
+    order: list[str] = []  # on_retry comes after the wait, before the attempt it precedes
+
+    def sleep(delay_s: float) -> None:
+        sleeps.append(delay_s)
+        order.append(f"wait {delay_s}")
+
     with (
         ScriptedGrpcServer({"CreateThread": create}) as server,
-        GrpcClient(settings_for(server.target, None), sleep=sleeps.append) as client,
+        GrpcClient(settings_for(server.target, None), sleep=sleep) as client,
     ):
         thread_id = client._create_thread(
             "inv", 2, {}, load_env=True, timeout_s=60.0, request_id=None, metadata=None, cancel=None,
-            on_pushback=pushbacks.append,
+            on_pushback=pushbacks.append, on_retry=lambda: order.append(f"retry after {len(attempts)}"),
         )
     assert thread_id == "thr_1" and sleeps == [2.5]
     assert [(p.code, p.retry_after_s) for p in pushbacks] == [("RESOURCE_EXHAUSTED", 2.5)]
+    assert order == ["wait 2.5", "retry after 1"] and len(attempts) == 2

@@ -97,6 +97,7 @@ def test_a_completed_thread_becomes_a_thread_result() -> None:
             "draft": False,  # a numbered candidate: CreateThread, never TestScriptDraft
             "on_pushback": None,
             "on_created": None,
+            "on_retry": None,
         }
     ]
     assert (result.thread_id, result.script, result.version, result.status) == (
