@@ -97,7 +97,7 @@ def _short_error(report: pytest.TestReport, record: ReportRecord) -> str:
     return (errors[-1] if errors else (lines[-1] if lines else report.outcome))[:500]
 
 
-@dataclass
+@dataclass(slots=True)  # one per smoke test, kept until the session ends (issue 18, memory)
 class _Entry:
     """One smoke test while its phases arrive."""
 
