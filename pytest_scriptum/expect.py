@@ -55,19 +55,23 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urljoin
 
-import referencing
-import referencing.exceptions
-import regex
-from jsonschema import FormatChecker
-from jsonschema import exceptions as jsonschema_exceptions
-from jsonschema import validators as jsonschema_validators
-from jsonschema.protocols import Validator
-from referencing.jsonschema import DRAFT202012, specification_with
-
 from pytest_scriptum.spec import UNSET, BoundedPattern, Expectation, parse_path, pointer
+
+if TYPE_CHECKING:
+    # Imported on first use (_load_schema_engine, compile_pattern): most expectations compare an
+    # output and need neither, and jsonschema with its format checkers (arrow, dateutil,
+    # isoduration, webcolors, ...) plus referencing and regex hold about 6 MB resident in every
+    # session process that checks one (issue 18, memory: benchmarks/README.md).
+    import referencing
+    import referencing.exceptions
+    from jsonschema import FormatChecker
+    from jsonschema import exceptions as jsonschema_exceptions
+    from jsonschema import validators as jsonschema_validators
+    from jsonschema.protocols import Validator
+    from referencing.jsonschema import DRAFT202012, specification_with
 
 __all__ = [
     "MISSING",
@@ -135,6 +139,8 @@ def compile_pattern(pattern: str) -> BoundedPattern:
     JSON Schemas already use (backreferences, lookaround) and interrupts a match at a timeout;
     RE2 would refuse those patterns. Raises ValueError with the engine's message.
     """
+    import regex  # here, not at the top: see the TYPE_CHECKING block
+
     try:
         return BoundedPattern(pattern, regex.compile(pattern, regex.VERSION0))
     except (regex.error, OverflowError, RecursionError, ValueError, TypeError) as exc:
@@ -310,6 +316,20 @@ def _where(at: tuple[str, ...]) -> str:
     return " at " + "".join(f"[{part!r}]" for part in at) if at else ""
 
 
+def _load_schema_engine() -> None:
+    """Bind jsonschema's and referencing's names in this module, on the first schema (idempotent:
+    a repeated import is a dictionary look-up). Every path into the schema code (validators built
+    here, their keyword functions, ``_check_schema``'s handlers) runs after ``usable_validator``."""
+    global referencing, FormatChecker, jsonschema_exceptions, jsonschema_validators
+    global DRAFT202012, specification_with
+    import referencing
+    import referencing.exceptions
+    from jsonschema import FormatChecker
+    from jsonschema import exceptions as jsonschema_exceptions
+    from jsonschema import validators as jsonschema_validators
+    from referencing.jsonschema import DRAFT202012, specification_with
+
+
 def usable_validator(schema: Mapping[str, Any]) -> Validator:
     """A validator for ``schema`` (its ``$schema``'s draft, 2020-12 when none; its format checker;
     regexes bounded in time), after every check that needs no output.
@@ -320,6 +340,7 @@ def usable_validator(schema: Mapping[str, Any]) -> Validator:
     ``unevaluatedProperties`` next to ``patternProperties`` (jsonschema would match those with
     ``re``, which no bound can interrupt).
     """
+    _load_schema_engine()
     document = dict(schema)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # an unknown $schema only warns in jsonschema

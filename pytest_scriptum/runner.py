@@ -13,6 +13,7 @@ holds when it refuses one with a retry hint (DESIGN section 6).
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -679,7 +680,16 @@ class InFlightLimit:
 
 class Dispatcher:
     """Starts runs early on a pool bounded by an ``InFlightLimit``; each test later takes its own
-    result. ``concurrency``: a fixed limit, or ``"auto"`` for the adaptive one."""
+    result. ``concurrency``: a fixed limit, or ``"auto"`` for the adaptive one.
+
+    Submitted runs wait in a queue (collection order) and go to the pool only while fewer than the
+    pool's size are started and unfinished, so that the pool can always keep every worker busy;
+    a test that asks for a run still queued starts it at once. A pool future holds a condition
+    variable (a lock and a deque: about 1 KB), so a session of thousands of smoke tests created
+    thousands of them at its first test and held them (issue 18, memory); the queue holds a
+    request per run. All the runs of one round share one cancel event (``cancel_outstanding``
+    cancels every outstanding run, then starts a new round).
+    """
 
     def __init__(
         self, runner: PinnedRunner, concurrency: int | Literal["auto"], *, limit: InFlightLimit | None = None
@@ -690,6 +700,13 @@ class Dispatcher:
         self.limit = limit if limit is not None else InFlightLimit(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.limit.cap, thread_name_prefix="scriptum-run")
         self._runs: dict[str, tuple[Future[ThreadResult], threading.Event]] = {}
+        # Submitted and not yet given to the pool: keys in order (a key whose test started it
+        # out of turn stays in the deque and is skipped), requests by key.
+        self._order: collections.deque[str] = collections.deque()
+        self._queued: dict[str, RunRequest] = {}
+        self._unfinished = 0  # given to the pool and not finished
+        self._cancel = threading.Event()  # this round's: see the class docstring
+        self._cancelled: set[str] = set()  # queued keys cancel_outstanding cancelled
         # Keys whose result a test took: the run is forgotten (its output is the test's now, and a
         # session of thousands of runs must not hold every output here until it ends).
         self._taken: set[str] = set()
@@ -702,11 +719,26 @@ class Dispatcher:
     def submit(self, key: str, request: RunRequest) -> None:
         """Start the run for ``key`` unless it was already started (idempotent)."""
         with self._lock:
-            if self._closed or key in self._runs or key in self._taken:
+            if self._closed or self._dispatched_locked(key):
                 return
-            cancel = threading.Event()
-            future = self._pool.submit(self._run, key, request, cancel)
-            self._runs[key] = (future, cancel)
+            self._order.append(key)
+            self._queued[key] = request
+            self._fill()
+
+    def _fill(self) -> None:
+        """Give queued runs to the pool while it has an idle worker for them (under the lock)."""
+        while self._order and self._unfinished < self.limit.cap and not self._closed:
+            key = self._order.popleft()
+            request = self._queued.pop(key, None)
+            if request is not None:  # else its test started it already
+                self._start(key, request)
+
+    def _start(self, key: str, request: RunRequest) -> None:
+        """Give one run to the pool (under the lock)."""
+        self._unfinished += 1
+        cancel = self._cancel
+        future = self._pool.submit(self._run, key, request, cancel)
+        self._runs[key] = (future, cancel)
 
     def submit_all(self, requests: Iterable[tuple[str, RunRequest]]) -> None:
         """Submit in the given (collection) order."""
@@ -716,12 +748,20 @@ class Dispatcher:
     def dispatched(self, key: str) -> bool:
         """Whether a run for ``key`` was started early."""
         with self._lock:
-            return key in self._runs or key in self._taken
+            return self._dispatched_locked(key)
+
+    def _dispatched_locked(self, key: str) -> bool:
+        """``dispatched`` for a caller holding the lock: started, taken, queued or cancelled."""
+        return key in self._runs or key in self._taken or key in self._queued or key in self._cancelled
 
     def result(self, key: str) -> ThreadResult:
         """Wait for the run of ``key`` and return it (or raise what it raised, as often as asked).
         A result is handed out once: the dispatcher then forgets the run (KeyError after that)."""
         with self._lock:
+            if key in self._cancelled:
+                raise RunCancelledError("run cancelled before it started")
+            if key in self._queued:  # its test comes before its turn: start it now
+                self._start(key, self._queued.pop(key))
             future, _ = self._runs[key]
             self._waiting.add(key)
         try:
@@ -751,12 +791,19 @@ class Dispatcher:
         """Cancel every queued or in-flight run; returns how many were still outstanding."""
         with self._lock:
             runs = list(self._runs.values())
-        outstanding = 0
-        for future, cancel in runs:
+            outstanding = len(self._queued)
+            self._cancelled.update(self._queued)
+            self._queued.clear()
+            self._order.clear()
+            cancel, self._cancel = self._cancel, threading.Event()
+        cancel.set()  # every run started so far holds it
+        never_ran = 0
+        for future, _ in runs:
             if not future.done():
                 outstanding += 1
-                cancel.set()
-                future.cancel()
+                never_ran += future.cancel()  # True: it never started, so its _run never counts it
+        with self._lock:
+            self._unfinished -= never_ran
         return outstanding
 
     def close(self) -> None:
@@ -768,6 +815,14 @@ class Dispatcher:
         self._spool.close()
 
     def _run(self, key: str, request: RunRequest, cancel: threading.Event) -> ThreadResult:
+        try:
+            return self._run_and_keep(key, request, cancel)
+        finally:
+            with self._lock:
+                self._unfinished -= 1
+                self._fill()
+
+    def _run_and_keep(self, key: str, request: RunRequest, cancel: threading.Event) -> ThreadResult:
         if cancel.is_set():
             raise RunCancelledError("run cancelled before it started")
         result = self._limited(request, cancel)

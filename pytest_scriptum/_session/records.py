@@ -63,9 +63,17 @@ class ReportRecord:
         values["run"] = PinnedRun(**values.get("run", {}))
         return cls(**values)
 
-    def attach(self, report: pytest.TestReport) -> None:
-        """Put this record on a smoke test's report."""
-        setattr(report, REPORT_ATTR, self.to_dict())
+    def attach(self, report: pytest.TestReport, same_as: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Put this record on a smoke test's report; returns the dict attached. ``same_as``: the
+        dict an earlier phase's report of the same test carries: when this record says the same,
+        that dict is attached again instead of an equal one (pytest keeps every report until the
+        session ends; a test's three phases usually say the same: issue 18, memory). Nothing
+        changes a report's record after it is attached, so the phases can share it."""
+        data = self.to_dict()
+        if same_as is not None and same_as == data:
+            data = same_as
+        setattr(report, REPORT_ATTR, data)
+        return data
 
     @classmethod
     def of(cls, report: pytest.TestReport | pytest.CollectReport) -> ReportRecord | None:
@@ -89,7 +97,7 @@ def _short_error(report: pytest.TestReport, record: ReportRecord) -> str:
     return (errors[-1] if errors else (lines[-1] if lines else report.outcome))[:500]
 
 
-@dataclass
+@dataclass(slots=True)  # one per smoke test, kept until the session ends (issue 18, memory)
 class _Entry:
     """One smoke test while its phases arrive."""
 

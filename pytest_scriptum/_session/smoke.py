@@ -85,6 +85,7 @@ BASELINE_RUNS_KEY = pytest.StashKey[list[AttemptRun]]()  # the same case's runs 
 BASELINE_KEY = pytest.StashKey[dict[str, Any]]()  # how the baseline side ended (the evidence's)
 FAILURE_KEY = pytest.StashKey[str]()  # a case judged per attempt that failed: why, in one line
 REPEATS_KEY = pytest.StashKey[Repeats]()  # a repeated case's judged attempts
+RECORD_KEY = pytest.StashKey[dict[str, Any]]()  # the record dict the test's last report carries
 
 
 class NoDeclaredOutputs(Exception):
@@ -769,8 +770,8 @@ class SmokeTests:
         if self.listing is None and is_smoke(item):
             if call.when == "call":
                 self._count_attempt(item)
-            record = self.record_of(item, call)
-            replace(record, used=self.used(item, report)).attach(report)
+            record = replace(self.record_of(item, call), used=self.used(item, report))
+            item.stash[RECORD_KEY] = record.attach(report, same_as=item.stash.get(RECORD_KEY, None))
             if call.when == "teardown":
                 self._release_output(item)
 

@@ -45,7 +45,9 @@ def make_http_client(settings: ClientSettings) -> httpx.Client:
         raise ValueError("no Scriptum HTTP gateway URL: pass --scriptum-http-url=URL")
     url = check_http_url(settings.http_url, insecure=settings.insecure)
     return httpx.Client(
-        base_url=url,
+        # As text: check_http_url imports httpx itself, on first use, and an in-process pytester
+        # run that restores sys.modules can leave it holding another copy of the module.
+        base_url=str(url),
         headers=dict(settings.auth_metadata()),
         timeout=settings.call_timeout_s,
         # Proxy env vars are for the outside world; a loopback gateway is reached directly.

@@ -6,12 +6,16 @@ import ipaddress
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import grpc
-import httpx
 
 from .._limits import RETRY_BUDGET_MIN, RETRY_BUDGET_RATIO
+
+if TYPE_CHECKING:
+    # httpx (with the click and rich its command line pulls in: about 6 MB resident) is imported
+    # by check_http_url, so a session on the gRPC transport never loads it (issue 18, memory).
+    import httpx
 
 __all__ = [
     "MAX_RETRY_HINT_S",
@@ -181,6 +185,8 @@ def channel_credentials_for(target: str, *, insecure: bool) -> grpc.ChannelCrede
 
 def check_http_url(url: str, *, insecure: bool) -> httpx.URL:
     """The parsed gateway URL, or ValueError when it is malformed or plaintext off-loopback."""
+    import httpx  # see TYPE_CHECKING above
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
