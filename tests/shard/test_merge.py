@@ -20,6 +20,8 @@ from kit.interrupts import processes_with_env
 
 from pytest_scriptum._options import VERIFICATION_OPTIONS_ENV
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 MERGE = [sys.executable, "-m", "pytest_scriptum._session.merge", "merge"]
 COUNTS = ("passed", "failed", "errors", "skipped", "critical_failed", "critical_undecided")
 

@@ -22,6 +22,8 @@ from kit.shared import once_per_run
 
 from pytest_scriptum._session.shard_set import ShardSetError, check_shards, parse_age
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 Bundles = dict[str, tuple[str, dict[str, Any]]]
 HOUR = timedelta(hours=1)
 
