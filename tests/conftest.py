@@ -1,4 +1,5 @@
-"""Root fixtures of the test suite: pytester, and an outer environment that never leaks in."""
+"""Root fixtures of the test suite: pytester, an outer environment that never leaks in, and the
+slow tests scheduled first."""
 
 from __future__ import annotations
 
@@ -18,3 +19,15 @@ def _clear_scriptum_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (whole modules of real sessions, each test several seconds) run first.
+
+    Under ``-n 2`` with xdist's default ``--dist load`` the workers take tests in collection order,
+    so slow modules late in the alphabet (shard/, startup/) ran last and one worker idled while
+    the other finished them. Longest first shortens that tail. The sort is stable (a module's own
+    order is kept) and the same on every worker (xdist requires the same collection everywhere);
+    the tests are order-independent, as running them in any order under xdist already requires.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -11,6 +11,7 @@
 - ``scripted``: scripted gRPC and HTTP servers for what the dev server never does;
 - ``wire``: servers whose field numbers differ from the bundled proto;
 - ``fake_platform``: a fake client for the pure logic of preflight and rollback;
+- ``shared``: ``once_per_run``, an expensive read-only input built once and shared by the xdist workers;
 - ``fixtures``: fixture families several test packages share (imported into their conftest).
 
 The names most tests need are importable from ``kit`` itself.

@@ -274,12 +274,33 @@ def _gha(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{\{\s*([\w.]+)\s*\}\}", lambda m: values[m.group(1)], text)
 
 
+def _run_matrix(jobs: dict[str, tuple[str, dict[str, str]]], cwd: Path, where: str) -> None:
+    """A CI matrix's jobs (``{name: (bash script, env)}``), all started at once as the CI service
+    starts them; each must exit 0. Killed if still running when one fails its wait."""
+    running = {
+        name: subprocess.Popen(
+            ["bash", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, (script, env) in jobs.items()
+    }
+    try:
+        for name, proc in running.items():
+            output, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, f"{where} {name}: {output[-3000:]}"
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.mark.parametrize("block", _of("ci-sharded"), ids=lambda b: b.attrs["ci"])
 def test_sharded_ci_recipes_gate_once(
     block: Block, example: Path, tmp_path: Path, server: DevServerProcess
 ) -> None:
-    """Each shard job's commands run as the matrix would run them, one after the other against one
-    server; then the merge job's command. Installation lines are the CI image's business."""
+    """Each shard job's commands run as the matrix runs them, all at once against one server;
+    then the merge job's command. Installation lines are the CI image's business."""
     recipe = yaml.safe_load(block.body)
     env = {**_base_env(tmp_path), **_overrides(server)}
     if block.attrs["ci"] == "github-sharded":
@@ -288,12 +309,11 @@ def test_sharded_ci_recipes_gate_once(
         shards = smoke["strategy"]["matrix"]["shard"]
         (shard_run,) = [step["run"] for step in smoke["steps"] if step.get("run", "").startswith("pytest ")]
         (merge_run,) = [step["run"] for step in gate["steps"] if "scriptum-gate" in step.get("run", "")]
-        for shard in shards:
-            command = _gha(shard_run, {"matrix.shard": str(shard), "inputs.candidate": "4"})
-            done = subprocess.run(
-                ["bash", "-c", command], cwd=example, env=env, capture_output=True, text=True
-            )
-            assert done.returncode == 0, f"{block.where} shard {shard}: {done.stdout[-3000:]}"
+        jobs = {
+            f"shard {shard}": (_gha(shard_run, {"matrix.shard": str(shard), "inputs.candidate": "4"}), env)
+            for shard in shards
+        }
+        _run_matrix(jobs, example, block.where)
         # actions/download-artifact with merge-multiple: every shard's evidence/ into shards/
         (example / "shards").mkdir()
         for bundle in (example / "evidence").glob("shard-*.json"):
@@ -303,21 +323,16 @@ def test_sharded_ci_recipes_gate_once(
         smoke, gate = recipe["smoke"], recipe["gate"]
         assert gate["needs"] == ["smoke"] and gate["when"] == "always"
         lines = [line for line in smoke["script"] if not line.startswith("pip install")]
-        for index in range(1, smoke["parallel"] + 1):
-            shard_env = {
-                **env,
-                "CI_NODE_INDEX": str(index),
-                "CI_NODE_TOTAL": str(smoke["parallel"]),
-                "CANDIDATE": "4",
-            }
-            done = subprocess.run(
-                ["bash", "-c", "set -e\n" + "\n".join(lines)],
-                cwd=example,
-                env=shard_env,
-                capture_output=True,
-                text=True,
+        script = "set -e\n" + "\n".join(lines)
+        jobs = {
+            f"shard {index}": (
+                script,
+                {**env, "CI_NODE_INDEX": str(index), "CI_NODE_TOTAL": str(smoke["parallel"]),
+                 "CANDIDATE": "4"},
             )
-            assert done.returncode == 0, f"{block.where} shard {index}: {done.stdout[-3000:]}"
+            for index in range(1, smoke["parallel"] + 1)
+        }
+        _run_matrix(jobs, example, block.where)
         (merge,) = [line for line in gate["script"] if "scriptum-gate" in line]
     done = subprocess.run(
         ["bash", "-c", merge], cwd=example, env=env, capture_output=True, text=True, timeout=600

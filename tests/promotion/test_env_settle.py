@@ -13,6 +13,8 @@ from kit.interrupts import InnerSession
 from .conftest import MakePlatform, bundle
 from .test_env import OVERLAY_AFTER, OVERLAY_BEFORE, files, overlay, promoted
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 __all__ = ["files"]
 
 # Every smoke test errors (a broken fixture): the draft's gate is inconclusive, never a pass.

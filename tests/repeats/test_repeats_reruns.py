@@ -13,6 +13,8 @@ from kit.evidence import read_valid_bundle
 from kit.platform import Platform
 from kit.seeds.flaky import case_input
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_a_rerun_that_passes_keeps_the_failing_attempt_set_as_evidence(

@@ -17,6 +17,8 @@ from kit.seeds.calc_regression import GOOD, REGRESSION, write_calc_suite
 from pytest_scriptum._proto import scriptum_pb2 as pb
 from pytest_scriptum.devserver import DevServer
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 BROKEN = "def handler(event, context):\n    return {'sum': -1}\n"
 VERSIONS = {1: BROKEN, 2: GOOD, 3: GOOD, 4: REGRESSION, 5: GOOD}  # v4 is active
 

@@ -26,6 +26,8 @@ from kit.interrupts import (
 from pytest_scriptum._options import VERIFICATION_OPTIONS_ENV
 from pytest_scriptum._proto import scriptum_pb2 as pb
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 # The verification's runs stall on the server (until the caller goes away) once the rollback is
 # about to be sent: the outer test signals while the re-run is in flight.
 STALL_VERIFICATION = """

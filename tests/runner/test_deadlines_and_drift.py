@@ -12,6 +12,8 @@ import pytest
 from kit import Platform
 from kit.seeds.doubles import smoke_suite
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 # CreateThread stalled (never applied) or applied at once but answered only after the client's
 # call deadline (an ambiguous outcome): either way the test errors, and no case runs twice.
 # Name -> (the fault, how many of the two runs the platform executed).

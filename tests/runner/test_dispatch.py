@@ -10,6 +10,8 @@ import pytest
 from kit import Platform
 from kit.seeds.svc import CASES_TEST, StartPlatform, write_cases
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 # Echoes the case id after a random pause, so under concurrency the answers come back shuffled.
 ECHO = """
 import random

@@ -15,6 +15,8 @@ import pytest
 from kit import Platform
 from kit.evidence import read_valid_bundle
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 
 def shard(
     suite: pytest.Pytester, platform: Platform, index: int, *args: str, version: int = 4, xdist: bool = False

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from kit.interrupts import processes_with_env
 
 from pytest_scriptum._options import VERIFICATION_OPTIONS_ENV
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 MERGE = [sys.executable, "-m", "pytest_scriptum._session.merge", "merge"]
 COUNTS = ("passed", "failed", "errors", "skipped", "critical_failed", "critical_undecided")
 
@@ -26,18 +29,41 @@ COUNTS = ("passed", "failed", "errors", "skipped", "critical_failed", "critical_
 def run_shards(
     suite: pytest.Pytester, platform: Platform, version: int, indexes: tuple[int, ...]
 ) -> list[Path]:
-    paths = []
+    """Shard sessions of ``version`` (``indexes`` of 3). Shard 2 runs in its own process under
+    xdist (``-n 2``), started first and running while the others run in this process one after
+    the other: shards of one matrix overlap on the platform, as CI jobs do."""
+    paths, argvs = [], {}
     for index in indexes:
         bundle = suite.path / "evidence" / f"v{version}-shard-{index}.json"
-        argv = platform.args(
+        argvs[index] = platform.args(
             f"--scriptum-shard={index}/3",
             "--scriptum-rollback=defer",
             f"--scriptum-evidence={bundle}",
             version=version,
         )
-        result = suite.runpytest_subprocess(*argv, "-n", "2") if index == 2 else suite.runpytest(*argv)
-        assert result.ret == 0, result.stdout.str()
         paths.append(bundle)
+    xdist_shard = None
+    if 2 in argvs:  # what runpytest_subprocess runs, without waiting for it
+        basetemp = tempfile.mkdtemp(prefix="runpytest-", dir=suite.path)
+        xdist_shard = suite.popen(
+            [sys.executable, "-mpytest", f"--basetemp={basetemp}", *argvs[2], "-n", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    try:
+        for index, argv in argvs.items():
+            if index != 2:
+                result = suite.runpytest(*argv)
+                assert result.ret == 0, result.stdout.str()
+        if xdist_shard is not None:
+            output, _ = xdist_shard.communicate(timeout=300)
+            assert xdist_shard.returncode == 0, output
+    finally:
+        if xdist_shard is not None and xdist_shard.poll() is None:
+            xdist_shard.kill()
+            xdist_shard.wait()
     return paths
 
 

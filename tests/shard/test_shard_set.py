@@ -1,6 +1,6 @@
 """The merge's first step (issue 17): the shard bundles must cover one candidate's suite exactly
 once. The bundles are real: shard sessions of the example suite (``--scriptum-shard=I/3
---scriptum-rollback=defer``) run once per module; the cases that need a wrong set take copies.
+--scriptum-rollback=defer``) run once per test run; the cases that need a wrong set take copies.
 """
 
 from __future__ import annotations
@@ -18,33 +18,57 @@ from typing import Any
 import pytest
 from kit import ENV_VARS, EXAMPLE_SUITE
 from kit.evidence import read_valid_bundle
+from kit.shared import once_per_run
 
 from pytest_scriptum._session.shard_set import ShardSetError, check_shards, parse_age
+
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
 
 Bundles = dict[str, tuple[str, dict[str, Any]]]
 HOUR = timedelta(hours=1)
 
 
-def _run_shard(suite: Path, name: str, shard: str, version: int) -> tuple[str, dict[str, Any]]:
-    bundle = suite / "evidence" / f"{name}.json"
+def _start_shard(suite: Path, bundle: Path, shard: str, version: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS and not k.startswith("PYTEST_")}
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--scriptum-version={version}",
          f"--scriptum-shard={shard}", "--scriptum-rollback=defer", f"--scriptum-evidence={bundle}"],
-        cwd=suite, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=suite, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return str(bundle), read_valid_bundle(bundle)
+
+
+# name -> (shard, candidate version): shards 1..3 of v4, and shard 1 of v5 (another candidate).
+SHARDS = {"v4-1": ("1/3", 4), "v4-2": ("2/3", 4), "v4-3": ("3/3", 4), "v5-1": ("1/3", 5)}
+
+
+def _run_shards(into: Path) -> None:
+    """The four shard sessions, at once as a CI matrix runs them (each starts its own embedded
+    server, so they share nothing but the suite's files); each must exit 0."""
+    suite = into / "suite"
+    shutil.copytree(EXAMPLE_SUITE, suite, ignore=shutil.ignore_patterns("evidence", "__pycache__"))
+    running = {
+        name: _start_shard(suite, suite / "evidence" / f"{name}.json", shard, version)
+        for name, (shard, version) in SHARDS.items()
+    }
+    try:
+        for name, proc in running.items():
+            output, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, f"shard session {name}: {output}"
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
-    """Shards 1..3 of v4, and shard 1 of v5 (another candidate)."""
-    suite = tmp_path_factory.mktemp("suite")
-    shutil.copytree(EXAMPLE_SUITE, suite, dirs_exist_ok=True, ignore=shutil.ignore_patterns("evidence"))
-    found = {f"v4-{i}": _run_shard(suite, f"v4-{i}", f"{i}/3", 4) for i in (1, 2, 3)}
-    found["v5-1"] = _run_shard(suite, "v5-1", "1/3", 5)
-    return found
+    """Shards 1..3 of v4, and shard 1 of v5 (another candidate): real shard sessions of the
+    example suite, run once per test run (``kit.shared``: the tests only read them, and copy
+    what they change)."""
+    evidence = once_per_run(tmp_path_factory, "shard-set-bundles", _run_shards) / "suite" / "evidence"
+    paths = {name: evidence / f"{name}.json" for name in SHARDS}
+    return {name: (str(path), read_valid_bundle(path)) for name, path in paths.items()}
 
 
 def now_after(*bundles: tuple[str, dict[str, Any]]) -> datetime:

@@ -14,6 +14,8 @@ import pytest
 from kit import copy_example_suite, outcomes
 from kit.evidence import read_valid_bundle
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 PLAIN = "smoke/test_plain.py::test_plain"
 # A test that is not a smoke test (no pinned run, no smoke fixture): it runs in shard 1 only.
 PLAIN_TEST = """

@@ -11,6 +11,8 @@ from kit import write_smoke_ini
 from kit.probe import PROBE_CONFTEST, PROBE_DIR_ENV, modules_loaded
 from kit.seeds.doubles import SCRIPT, smoke_suite, write_calc_seed
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 TRANSPORT = ("grpc", "httpx", "google.protobuf", "jsonschema")
 # The client's records: most of the plugin's own load time is building dataclasses.
 RECORDS = "pytest_scriptum.client._records"

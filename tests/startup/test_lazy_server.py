@@ -14,6 +14,8 @@ from kit import write_smoke_ini
 from kit.probe import PROBE_CONFTEST, PROBE_DIR_ENV, servers_spawned
 from kit.seeds.doubles import SCRIPT, smoke_suite, write_calc_seed
 
+pytestmark = pytest.mark.slow  # real sessions, seconds each: scheduled first (tests/conftest.py)
+
 PLAIN = "def test_plain():\n    assert 1 + 1 == 2\n"
 
 
