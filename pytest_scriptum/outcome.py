@@ -68,7 +68,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # thousands per session, kept to its end (DESIGN section 6)
 class PinnedRun:
     """What the evidence says about a smoke test's pinned run: the ``script`` and ``version`` it was
     pinned to, and of its thread (None when none ran) the ``thread_id``, the platform's ``status``
@@ -173,7 +173,7 @@ class Repeats:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # thousands per session, kept to its end (DESIGN section 6)
 class TestRecord:
     """How one smoke test ended (``outcome``), whether it was ``critical``, its pinned ``run``, and
     ``error``: a short text of its first bad phase (None when it passed or was skipped), and its

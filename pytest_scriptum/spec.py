@@ -105,7 +105,7 @@ class BoundedPattern:
         return self.compiled.fullmatch(string, timeout=timeout) is not None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)  # thousands per session, kept to its end (DESIGN section 6)
 class Expectation:
     """What a smoke thread must produce: ``smoke_expect(output=None, *, match="subset", schema=None,
     approx=None, regex=None, status="COMPLETED")`` or a case file's ``expect`` object.
@@ -126,7 +126,7 @@ class Expectation:
     status: str = DEFAULT_STATUS
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)  # thousands per session, kept to its end (DESIGN section 6)
 class SmokeCase:
     """One case file of a ``smoke_cases`` glob: its keys ``id``, ``input`` and ``expect`` (the
     file's, else the test's closest ``smoke_expect``), and the ``path`` it was read from (set by

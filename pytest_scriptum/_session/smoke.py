@@ -31,6 +31,7 @@ from pytest_scriptum.gate import Outcome, attempts_outcome, paired_outcome
 from pytest_scriptum.markers import (
     CASE_PARAM,
     MarkerError,
+    forget_parsed,
     report_marker_problem,
     scriptum_options,
     smoke_spec,
@@ -781,7 +782,8 @@ class SmokeTests:
         baseline's) have been checked, attached and reported, and nothing reads them again (a rerun
         attempt runs its own threads), so they are not kept until the session ends (DESIGN
         section 6: memory stays bounded by the outputs in use). The rest of each result stays: it
-        says the test ran a thread."""
+        says the test ran a thread. Its parsed markers go too (parsed again if a rerun asks)."""
+        forget_parsed(item)
         result = item.stash.get(RESULT_KEY, None)
         if result is not None:
             item.stash[RESULT_KEY] = _without_output(result)

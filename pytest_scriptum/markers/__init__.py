@@ -53,6 +53,7 @@ from pytest_scriptum.markers.cases import CASE_PARAM
 from pytest_scriptum.markers.nodes import (
     MARKER_NAMES,
     PARSED_KEY,
+    forget_parsed,
     item_markers,
     scriptum_options,
     smoke_spec,
@@ -93,6 +94,7 @@ __all__ = [
     "ScriptumOptions",
     "SmokeCase",
     "SmokeSpec",
+    "forget_parsed",
     "item_markers",
     "parse_dotted_path",
     "parse_path",

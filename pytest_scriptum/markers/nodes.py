@@ -26,6 +26,7 @@ from pytest_scriptum.spec import Expectation, ItemMarkers, ScriptumOptions, Smok
 __all__ = [
     "MARKER_NAMES",
     "PARSED_KEY",
+    "forget_parsed",
     "item_markers",
     "scriptum_options",
     "smoke_spec",
@@ -137,6 +138,14 @@ def _spec(reader: _Reader, options: ScriptumOptions | MarkerError) -> SmokeSpec 
     return SmokeSpec(
         input=reader.parse("smoke_input", input_mark), expect=reader.expectation(), options=_ok(options)
     )
+
+
+def forget_parsed(node: pytest.Item) -> None:
+    """Drop a test's parsed markers once nothing reads them again (after its last report): a
+    session of thousands does not keep them to its end (DESIGN section 6). A later read parses
+    them again (a rerun plugin's next attempt)."""
+    if PARSED_KEY in node.stash:
+        del node.stash[PARSED_KEY]
 
 
 def _parsed(node: pytest.Item, reader: _Reader | None = None) -> _Parsed:
