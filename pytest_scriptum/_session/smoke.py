@@ -796,12 +796,12 @@ class SmokeTests:
                 ]
 
 
-
 def _without_output(result: ThreadResult) -> ThreadResult:
     """``result`` without its output and steps (see ``SmokeTests._release_output``)."""
     if result.output is None and not result.steps:
         return result
     return replace(result, output=None, steps=())
+
 
 def _errored(run: AttemptRun) -> Attempt:
     """An attempt the platform errored: it decided nothing."""

@@ -83,3 +83,35 @@ def test_a_phase_that_says_something_else_carries_its_own(suite: pytest.Pytester
     assert isinstance(call, dict) and call["platform_error"] is True
     assert "platform_error" not in records["setup"][1]  # type: ignore[operator]
     result.stdout.fnmatch_lines(["*1 error*"])
+
+
+# Per test, at the session's end: whether its parsed markers are still kept on the item.
+PARSED_CONFTEST = """
+import json
+
+from pytest_scriptum.markers import PARSED_KEY
+
+ITEMS = {}
+
+
+def pytest_runtest_protocol(item, nextitem):
+    ITEMS[item.nodeid] = item
+
+
+def pytest_sessionfinish(session):
+    with open("parsed.json", "w") as out:
+        json.dump({nodeid: PARSED_KEY in item.stash for nodeid, item in ITEMS.items()}, out)
+"""
+
+
+def test_a_finished_smoke_test_keeps_no_parsed_markers(pytester: pytest.Pytester) -> None:
+    # Thousands of finished tests must not keep their parsed specs to the session's end (issue 18,
+    # memory): they are dropped after each test's last report.
+    write_calc_seed(pytester.path / "seed")
+    write_smoke_ini(pytester, script=SCRIPT, seed="seed")
+    pytester.makeconftest(PARSED_CONFTEST)
+    pytester.makepyfile(test_smoke=smoke_suite(3))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--scriptum-version=3")
+    assert result.ret == 0, result.stdout.str()
+    kept = json.loads((pytester.path / "parsed.json").read_text())
+    assert len(kept) == 3 and not any(kept.values()), kept
