@@ -13,7 +13,6 @@ holds when it refuses one with a retry hint (DESIGN section 6).
 
 from __future__ import annotations
 
-import collections
 import json
 import threading
 import time
@@ -702,7 +701,7 @@ class Dispatcher:
         self._runs: dict[str, tuple[Future[ThreadResult], threading.Event]] = {}
         # Submitted and not yet given to the pool: keys in order (a key whose test started it
         # out of turn stays in the deque and is skipped), requests by key.
-        self._order: collections.deque[str] = collections.deque()
+        self._order: deque[str] = deque()
         self._queued: dict[str, RunRequest] = {}
         self._unfinished = 0  # given to the pool and not finished
         self._cancel = threading.Event()  # this round's: see the class docstring

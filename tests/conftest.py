@@ -3,8 +3,20 @@ slow tests scheduled first."""
 
 from __future__ import annotations
 
+# Loaded once for the whole test process, before any in-process pytester session: pytester
+# unloads what an inner session imported first (its sys.modules snapshot), and the plugin loads its
+# session layer, httpx, jsonschema and regex only when a session needs them (DESIGN section 6). A
+# library first loaded inside an inner session would be loaded again by the next, and a module kept
+# from the first copy would raise exceptions the second copy's handlers do not catch.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
+import jsonschema  # noqa: F401
 import pytest
+import referencing  # noqa: F401
+import regex  # noqa: F401
 from kit import ENV_VARS
+
+import pytest_scriptum._session.activation  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

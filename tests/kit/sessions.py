@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from kit.constants import EXAMPLE_SUITE
 
-__all__ = ["copy_example_suite", "outcomes", "write_smoke_ini"]
+__all__ = ["copy_example_suite", "outcomes", "wait_all", "write_smoke_ini"]
 
 # "PASSED path::test", "FAILED path::test - message", "ERROR path::test - message" (from -rA).
 _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
@@ -56,3 +58,18 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
             if found.get(nodeid) not in ("error", "failed"):
                 found[nodeid] = outcome
     return found
+
+
+def wait_all(running: Mapping[str, subprocess.Popen[str]], label: str, *, timeout: float = 300) -> None:
+    """Wait for processes started together (as a CI matrix starts its jobs); each must exit 0,
+    else the assertion names ``label``, the job and its output's end. Whatever is still running
+    when one fails is killed."""
+    try:
+        for name, proc in running.items():
+            output, _ = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, f"{label} {name}: {(output or '')[-3000:]}"
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kit.constants import EXAMPLE_SUITE, ORG, REPO, TOKEN
 from kit.readme import Block, Command, blocks, commands, indented_code_lines, missing_lines, tutorial_files
+from kit.sessions import wait_all
 
 from pytest_scriptum.devserver import DevServerProcess
 
@@ -284,15 +285,7 @@ def _run_matrix(jobs: dict[str, tuple[str, dict[str, str]]], cwd: Path, where: s
         )
         for name, (script, env) in jobs.items()
     }
-    try:
-        for name, proc in running.items():
-            output, _ = proc.communicate(timeout=300)
-            assert proc.returncode == 0, f"{where} {name}: {output[-3000:]}"
-    finally:
-        for proc in running.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    wait_all(running, where)
 
 
 @pytest.mark.parametrize("block", _of("ci-sharded"), ids=lambda b: b.attrs["ci"])

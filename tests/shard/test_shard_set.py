@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from kit import ENV_VARS, EXAMPLE_SUITE
 from kit.evidence import read_valid_bundle
+from kit.sessions import wait_all
 from kit.shared import once_per_run
 
 from pytest_scriptum._session.shard_set import ShardSetError, check_shards, parse_age
@@ -50,15 +51,7 @@ def _run_shards(into: Path) -> None:
         name: _start_shard(suite, suite / "evidence" / f"{name}.json", shard, version)
         for name, (shard, version) in SHARDS.items()
     }
-    try:
-        for name, proc in running.items():
-            output, _ = proc.communicate(timeout=300)
-            assert proc.returncode == 0, f"shard session {name}: {output}"
-    finally:
-        for proc in running.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    wait_all(running, "shard session")
 
 
 @pytest.fixture(scope="module")
