@@ -86,6 +86,17 @@ BASELINE_RUNS_KEY = pytest.StashKey[list[AttemptRun]]()  # the same case's runs 
 BASELINE_KEY = pytest.StashKey[dict[str, Any]]()  # how the baseline side ended (the evidence's)
 FAILURE_KEY = pytest.StashKey[str]()  # a case judged per attempt that failed: why, in one line
 REPEATS_KEY = pytest.StashKey[Repeats]()  # a repeated case's judged attempts
+# What one attempt found (a rerun plugin's next attempt starts without it; its runs stay, see
+# ``_release_output``).
+_PER_ATTEMPT_KEYS: tuple[pytest.StashKey[Any], ...] = (
+    PLATFORM_ERROR_KEY,
+    TEST_ERROR_KEY,
+    MISMATCH_KEY,
+    DECLARED_KEY,
+    REPEATS_KEY,
+    BASELINE_KEY,
+    FAILURE_KEY,
+)
 RECORD_KEY = pytest.StashKey[dict[str, Any]]()  # the record dict the test's last report carries
 
 
@@ -597,19 +608,9 @@ class SmokeTests:
         """At each attempt's setup (a rerun plugin repeats setup, call and teardown on the same
         item): forget the previous attempt's errors and expectations; its run is not reused."""
         stash = item.stash
-        for text_key in (PLATFORM_ERROR_KEY, TEST_ERROR_KEY):
-            if text_key in stash:
-                del stash[text_key]
-        if MISMATCH_KEY in stash:
-            del stash[MISMATCH_KEY]
-        if DECLARED_KEY in stash:
-            del stash[DECLARED_KEY]
-        if REPEATS_KEY in stash:
-            del stash[REPEATS_KEY]
-        if BASELINE_KEY in stash:
-            del stash[BASELINE_KEY]
-        if FAILURE_KEY in stash:
-            del stash[FAILURE_KEY]
+        for key in _PER_ATTEMPT_KEYS:
+            if key in stash:
+                del stash[key]
 
     def _count_attempt(self, item: pytest.Item) -> int:
         attempts = item.stash.get(ATTEMPTS_KEY, 0) + 1
